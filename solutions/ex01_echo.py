@@ -1,0 +1,120 @@
+"""Exercise 1: a TCP echo server and its client (10 points).
+
+What you learn
+--------------
+A TCP *server* is a socket that waits for connections; a *client* is a
+socket that asks for one.  Both are made with ``socket.socket(AF_INET,
+SOCK_STREAM)``.  The server then:
+
+1. ``bind((host, port))`` -- picks the address and port it listens on.  Port
+   0 asks the kernel for any free port (the tests do that); read the port it
+   chose with ``getsockname()``.
+2. ``listen(backlog)`` -- from now on the *kernel* answers connection
+   requests.  When a client's SYN arrives, the kernel replies SYN-ACK, the
+   client's kernel replies ACK, and the connection is complete: the three-way
+   handshake happens without your program doing anything.  Finished
+   connections wait in the backlog queue.
+3. ``accept()`` -- takes one finished connection off the queue and returns a
+   *new* socket for it, plus the client's address ``(ip, port)``.  The
+   listening socket keeps listening.
+
+The client calls ``connect((host, port))``: its kernel picks an *ephemeral*
+port for the client side (see ``getsockname()`` after connecting), sends the
+SYN and returns once the handshake is done.  The four numbers (client ip,
+client port, server ip, server port) -- the 4-tuple -- name the connection.
+
+TCP carries a stream of bytes, not messages: ``recv(n)`` returns *at least
+one* and at most n bytes, whatever the sender's ``send()`` calls were, and
+returns ``b""`` when the peer has closed its side (its FIN arrived).  So
+"read everything" means: call ``recv`` in a loop until it returns ``b""``.
+
+What to write
+-------------
+``open_listener``, ``echo_once`` and ``echo_client`` below.  Try them by hand::
+
+    python -m exercises.ex01_echo        # prints the port, echoes one client
+    nc 127.0.0.1 PORT                     # type lines, then Ctrl-D
+
+Tests: ``chatlab grade ex01`` or ``python -m pytest tests/graded/test_ex01_echo.py``.
+"""
+
+from __future__ import annotations
+
+import socket
+
+
+def open_listener(host: str = "127.0.0.1", port: int = 0, backlog: int = 16) -> socket.socket:
+    """Create a TCP socket listening on (HOST, PORT) and return it.
+
+    - make an IPv4 TCP socket (``AF_INET``, ``SOCK_STREAM``);
+    - set ``SO_REUSEADDR`` so that a restarted server can bind the same port
+      at once, even while old connections are in TIME_WAIT;
+    - bind it to (HOST, PORT) -- PORT 0 means "any free port";
+    - put it in listening mode with the given BACKLOG.
+    """
+    ### BEGIN SOLUTION
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(backlog)
+    except OSError:
+        listener.close()
+        raise
+    return listener
+    ### END SOLUTION
+
+
+def echo_once(listener: socket.socket) -> tuple[str, int]:
+    """Accept ONE connection on LISTENER and echo it; return the client's address.
+
+    - ``accept()`` one connection (the handshake is already done by then);
+    - read with ``recv`` in a loop and send back every byte you receive
+      (``sendall``: ``send`` may send only part of the data);
+    - when ``recv`` returns ``b""`` the client has closed its side (FIN):
+      close the connection socket (this sends your FIN) and return the
+      client's address ``(ip, port)`` as ``accept()`` gave it.
+
+    Do not close LISTENER: it belongs to the caller.
+    """
+    ### BEGIN SOLUTION
+    conn, address = listener.accept()
+    with conn:
+        while True:
+            data = conn.recv(4096)
+            if not data:
+                break
+            conn.sendall(data)
+    return address[0], address[1]
+    ### END SOLUTION
+
+
+def echo_client(host: str, port: int, data: bytes, timeout: float = 5.0) -> bytes:
+    """Connect to the echo server at (HOST, PORT), send DATA, return what comes back.
+
+    - create a TCP socket, set its timeout to TIMEOUT seconds, ``connect``;
+    - ``sendall(DATA)``;
+    - ``shutdown(socket.SHUT_WR)``: this sends your FIN and tells the server
+      you have nothing more to send, while you can still receive;
+    - ``recv`` in a loop until it returns ``b""`` (the server's FIN), then
+      close the socket and return all the bytes received, in order.
+    """
+    ### BEGIN SOLUTION
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+    ### END SOLUTION
+
+
+if __name__ == "__main__":
+    server = open_listener()
+    print(f"echo server listening on 127.0.0.1:{server.getsockname()[1]} (one client, then exit)")
+    print("client was", echo_once(server))
+    server.close()

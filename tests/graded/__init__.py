@@ -1,0 +1,1 @@
+"""Graded exercise tests: run with ``--impl exercises`` or ``--impl solutions``."""
