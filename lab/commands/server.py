@@ -1,0 +1,107 @@
+"""`chatlab server`: run the chat server in this terminal."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "run the chat server (TCP, or --udp)"
+DESCRIPTION = ("Run the chat server. It binds an address and port, listens, accepts each client on its own "
+               "thread and relays every line to the other members. Ctrl-C stops it cleanly.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from lab.protocol import DEFAULT_PORT
+
+    parser.add_argument("--host", default="0.0.0.0",
+                        help="address to bind: 0.0.0.0 = every IPv4 interface (the class can connect), "
+                             "127.0.0.1 = this machine only, :: = IPv6 and IPv4 (default: %(default)s)")
+    parser.add_argument("--port", "-p", type=int, default=DEFAULT_PORT, help="TCP port (default: %(default)s)")
+    parser.add_argument("--max-clients", type=int, default=1500, help="clients at once (default: %(default)s)")
+    parser.add_argument("--history", type=int, default=20, help="messages a new member receives (default: %(default)s)")
+    parser.add_argument("--send-queue", type=int, default=64 * 1024, metavar="BYTES",
+                        help="output waiting for one slow client before it is dropped (default: %(default)s)")
+    parser.add_argument("--sndbuf", type=int, default=None, metavar="BYTES",
+                        help="SO_SNDBUF of client sockets (small values make a slow reader visible sooner)")
+    parser.add_argument("--name-timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="time a new client has to choose a name (default: %(default)s)")
+    parser.add_argument("--rate", type=float, default=10.0, help="lines/s per client (default: %(default)s)")
+    parser.add_argument("--burst", type=int, default=20, help="lines a client may send at once (default: %(default)s)")
+    parser.add_argument("--keepalive", type=int, default=60, metavar="SECONDS",
+                        help="idle time before TCP keepalive probes start (default: %(default)s)")
+    parser.add_argument("--tls", action="store_true", help="encrypt with TLS (make a certificate with `chatlab tls init`)")
+    parser.add_argument("--cert", help="server certificate (PEM) for --tls (default: from `chatlab tls init`)")
+    parser.add_argument("--key", help="server private key (PEM) for --tls (default: from `chatlab tls init`)")
+    parser.add_argument("--udp", action="store_true", help="run the UDP variant of the chat instead of TCP")
+    parser.add_argument("--naive", action="store_true",
+                        help="run the naive tutorial server (a teaching exhibit: one slow client freezes it)")
+    parser.add_argument("--events", metavar="FILE", help="also write every lifecycle event as a JSON line to FILE")
+    parser.add_argument("-v", "--verbose", action="count", default=1,
+                        help="-v also logs every chunk of data received")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log nothing but errors")
+
+
+def run(args: argparse.Namespace) -> int:
+    import signal
+    import sys
+
+    from rich.console import Console
+
+    from lab import lifecycle
+    from lab.addresses import reachable
+
+    console = Console(highlight=False, markup=False, emoji=False)
+    if args.udp and (args.tls or args.naive):
+        console.print("chatlab server: --udp cannot be combined with --tls or --naive", style="red")
+        return 2
+    verbosity = 0 if args.quiet else args.verbose
+    events_file = open(args.events, "a", encoding="utf-8") if args.events else None
+    log = lifecycle.EventLog(verbosity=verbosity, console=console, json_file=events_file)
+
+    if args.udp:
+        from lab.udp import run_udp_server
+
+        return run_udp_server(args.host, args.port, log=log, console=console)
+    if args.naive:
+        from lab.naive_server import run_naive_server
+
+        return run_naive_server(args.host, args.port, log=log, console=console)
+
+    from lab.server import ChatServer, ServerConfig, ServerError
+
+    config = ServerConfig(host=args.host, port=args.port, max_clients=args.max_clients, history=args.history,
+                          send_queue=args.send_queue, sndbuf=args.sndbuf, name_timeout=args.name_timeout,
+                          rate=args.rate, burst=args.burst, keepalive_idle=args.keepalive)
+    if args.tls:
+        from lab.tls import TlsSetupError, load_server_context
+
+        try:
+            config.tls = load_server_context(args.cert, args.key)
+        except TlsSetupError as error:
+            console.print(f"chatlab server: {error}", style="red")
+            return 1
+    server = ChatServer(config, log=log)
+    try:
+        server.start()
+    except ServerError as error:
+        console.print(f"chatlab server: {error}", style="red")
+        return 1
+    host, port = server.address
+    console.print(f"chat-lab server{' (TLS)' if args.tls else ''} on port {port}. Clients can connect to:", style="bold")
+    for where in reachable(args.host, port):
+        console.print(f"    {where}")
+    example = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    console.print(f"e.g.  chatlab client {example} --port {port}{' --tls' if args.tls else ''}"
+                  f"{'' if args.tls else f'     or:  nc {example} {port}'}", style="dim")
+    console.print("Ctrl-C stops the server.", style="dim")
+
+    # SIGTERM (kill, systemd, a test) stops the server the same way as Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
+    console.print("server stopped", style="bold")
+    if events_file:
+        events_file.close()
+    sys.stdout.flush()
+    return 0

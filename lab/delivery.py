@@ -1,0 +1,243 @@
+"""How the server's bytes reach each client without one slow client stalling the room.
+
+The tutorial design sends to every member with a blocking ``sendall`` while
+holding the room's lock.  It works until one member stops reading: its
+kernel send buffer fills, ``sendall`` blocks forever, the lock is never
+released, and the whole room freezes.  (docs/DELIVERY.md tells the story.)
+
+Here, every member has an ``Outbox``:
+
+* the thread that handles a message calls ``push`` for each recipient.
+  ``push`` tries a *non-blocking* ``send`` (``MSG_DONTWAIT``) straight to
+  the recipient's socket.  Almost always the kernel takes all of it and we
+  are done: no queue, no extra thread, no context switch;
+* if the kernel takes only part (the recipient is slow and its socket
+  buffer is full), the rest waits in the outbox's *backlog*, and one shared
+  ``BacklogWriter`` thread sends it when the socket becomes writable;
+* the backlog is bounded.  Past ``limit`` bytes the member is dropped with
+  "send queue exceeded", and everyone else carries on.
+
+The outbox lock keeps one member's bytes in order; it is held only around a
+non-blocking send, never across a blocking one.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import threading
+from typing import Callable
+
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)  # a closed peer gives EPIPE, not SIGPIPE
+SEND_FLAGS = _DONTWAIT | _NOSIGNAL
+
+
+class Outbox:
+    """The bytes on their way to one member, with a bounded backlog.
+
+    ``encode`` turns plaintext into wire bytes (identity for plain TCP, TLS
+    encryption otherwise); it runs under the outbox lock so records leave in
+    the order they were made.  ``on_overflow`` is called (outside the lock)
+    once, when the backlog would exceed ``limit``.
+    """
+
+    def __init__(self, sock: socket.socket, writer: "BacklogWriter", limit: int,
+                 on_overflow: Callable[[], None], encode: Callable[[bytes], bytes] | None = None):
+        self.sock = sock
+        self.writer = writer
+        self.limit = limit
+        self.on_overflow = on_overflow
+        self.encode = encode
+        self.lock = threading.Lock()
+        self.backlog = bytearray()
+        self.closed = False
+        self.broken = False  # the socket failed (reset, broken pipe)
+        self.bytes_out = 0
+        self.lines_out = 0
+        self.peak_backlog = 0
+
+    def push(self, data: bytes) -> None:
+        """Queue ``data`` for this member; never blocks."""
+        overflow = False
+        with self.lock:
+            if self.closed:
+                return
+            self.lines_out += data.count(b"\n")
+            if self.encode is not None:
+                data = self.encode(data)
+            if self.backlog:
+                if len(self.backlog) + len(data) > self.limit:
+                    overflow = True
+                    self.closed = True
+                    self.backlog.clear()
+                else:
+                    self.backlog += data
+                    self.peak_backlog = max(self.peak_backlog, len(self.backlog))
+            else:
+                sent = self._send(data)
+                if sent < len(data) and not self.broken:
+                    self.backlog += memoryview(data)[sent:]
+                    self.peak_backlog = max(self.peak_backlog, len(self.backlog))
+                    self.writer.want_write(self)
+        if overflow:
+            self.on_overflow()
+
+    def push_wire(self, data: bytes) -> None:
+        """Queue bytes that are already in wire form (e.g. TLS records)."""
+        encode, self.encode = self.encode, None
+        try:
+            self.push(data)
+        finally:
+            self.encode = encode
+
+    def flush_some(self) -> bool:
+        """Send what the kernel will take now; True when nothing is left to send."""
+        with self.lock:
+            if self.closed or self.broken:
+                return True
+            while self.backlog:
+                sent = self._send(self.backlog)
+                if sent == 0:
+                    return self.broken
+                del self.backlog[:sent]
+            return True
+
+    def close(self, flush_timeout: float = 0.0) -> None:
+        """Accept no more data; first try to send the backlog for up to ``flush_timeout`` s.
+
+        Called by the member's own reader thread when the connection ends,
+        so waiting here delays nobody else.
+        """
+        import time
+
+        deadline = time.monotonic() + flush_timeout
+        while flush_timeout > 0:
+            if self.flush_some():
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                selector = selectors.DefaultSelector()
+                with selector:
+                    selector.register(self.sock, selectors.EVENT_WRITE)
+                    selector.select(min(remaining, 0.1))
+            except (OSError, ValueError):
+                break
+        with self.lock:
+            self.closed = True
+            self.backlog.clear()
+        self.writer.forget(self)
+
+    def _send(self, data) -> int:
+        """One non-blocking send; the number of bytes the kernel took."""
+        try:
+            sent = self.sock.send(data, SEND_FLAGS)
+        except BlockingIOError:
+            return 0
+        except OSError:
+            # Reset or broken pipe: the member's reader thread will see the
+            # same failure on recv() and end the connection with the reason.
+            self.broken = True
+            self.backlog.clear()
+            return 0
+        self.bytes_out += sent
+        return sent
+
+
+class BacklogWriter(threading.Thread):
+    """One thread that drains every outbox whose kernel buffer was full.
+
+    Outboxes ask for service with ``want_write``; the thread waits with a
+    selector until their sockets are writable again.  Requests arrive from
+    other threads through a list and a wake-up socket pair, because a
+    selector must only be changed by the thread that waits on it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(name="backlog-writer", daemon=True)
+        self._selector = selectors.DefaultSelector()
+        self._wake_recv, self._wake_send = socket.socketpair()
+        self._wake_recv.setblocking(False)
+        self._wake_send.setblocking(False)
+        self._selector.register(self._wake_recv, selectors.EVENT_READ, None)
+        self._requests: list[tuple[bool, Outbox]] = []
+        self._lock = threading.Lock()
+        self._stopping = False
+
+    def want_write(self, outbox: Outbox) -> None:
+        self._request(True, outbox)
+
+    def forget(self, outbox: Outbox) -> None:
+        self._request(False, outbox)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake()
+        if self.is_alive():
+            self.join(timeout=2)
+
+    def _request(self, add: bool, outbox: Outbox) -> None:
+        with self._lock:
+            self._requests.append((add, outbox))
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_send.send(b"!")
+        except (BlockingIOError, OSError):
+            pass  # a wake-up is already pending, or we are shutting down
+
+    def run(self) -> None:
+        registered: dict[Outbox, int] = {}
+        try:
+            while not self._stopping:
+                for key, _ in self._selector.select(timeout=1.0):
+                    outbox = key.data
+                    if outbox is None:
+                        self._drain_wakeups()
+                    elif outbox.flush_some():
+                        self._unregister(registered, outbox)
+                with self._lock:
+                    requests, self._requests = self._requests, []
+                for add, outbox in requests:
+                    if add and not outbox.closed and outbox not in registered:
+                        self._register(registered, outbox)
+                    elif not add:
+                        self._unregister(registered, outbox)
+        finally:
+            self._selector.close()
+            self._wake_recv.close()
+            self._wake_send.close()
+
+    def _register(self, registered: dict, outbox: Outbox) -> None:
+        try:
+            fd = outbox.sock.fileno()
+            if fd < 0:
+                return
+            stale = self._selector.get_map().get(fd)
+            if stale is not None:  # a closed socket's number, reused
+                self._unregister(registered, stale.data)
+            self._selector.register(fd, selectors.EVENT_WRITE, outbox)
+            registered[outbox] = fd
+        except (OSError, ValueError, KeyError):
+            pass
+
+    def _unregister(self, registered: dict, outbox: Outbox) -> None:
+        fd = registered.pop(outbox, None)
+        if fd is None:
+            return
+        try:
+            key = self._selector.get_map().get(fd)
+            if key is not None and key.data is outbox:
+                self._selector.unregister(fd)
+        except (OSError, ValueError, KeyError):
+            pass
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while self._wake_recv.recv(4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass

@@ -1,0 +1,271 @@
+"""The life of each connection, as structured events and as sentences.
+
+Both the server and the client report what happens to their connections:
+the listening socket, each accepted connection with its 4-tuple, the
+ephemeral port the client's OS chose, how long ``connect()`` took (the
+three-way handshake), the bytes and messages, and how the connection ended
+(FIN, RST, timeout, ...).  Each report is an ``Event``: a small record with
+a ``kind`` and a ``to_dict()`` for tests and notebooks, and a sentence for
+the student reading the terminal.
+
+``EventLog`` collects events, shows them with rich (how many depends on the
+verbosity), writes them as JSON lines if asked, and passes them to
+subscribers.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import IO, Any, Callable, ClassVar
+
+Address = tuple  # (host, port) as the socket module gives it
+
+
+def fmt_addr(addr: Address) -> str:
+    """``host:port``, with brackets around IPv6 hosts."""
+    host, port = addr[0], addr[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# How a connection ended: the keyword, and what it means on the wire.
+ENDINGS = {
+    "fin": "FIN: recv() returned b'', the peer closed its side (an orderly close)",
+    "rst": "RST: recv() raised ConnectionResetError, the connection was aborted (reset)",
+    "timeout": "timeout: the peer stopped answering",
+    "quit": "/quit: the member asked to leave, and the server closed the connection",
+    "dropped": "dropped by the server",
+    "shutdown": "server shutdown",
+    "local": "closed here",
+    "error": "error",
+}
+
+
+@dataclass
+class Event:
+    """One thing that happened to a connection (or a listening socket)."""
+
+    kind: ClassVar[str] = "event"
+    level: ClassVar[int] = 1  # shown at this verbosity and above
+    side: str = "server"  # "server" or "client"
+    conn: int | None = None  # the server's connection number, #1, #2, ...
+    time: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"] = self.kind
+        return data
+
+    def sentence(self) -> str:  # pragma: no cover - every subclass has one
+        return self.kind
+
+
+@dataclass
+class Listening(Event):
+    kind: ClassVar[str] = "listening"
+    address: Address = ("", 0)
+    backlog: int = 0
+    transport: str = "TCP"
+
+    def sentence(self) -> str:
+        if self.transport == "UDP":
+            return f"bound UDP socket to {fmt_addr(self.address)}: no listen(), no accept(), no handshake: datagrams just arrive"
+        return (f"listening on {fmt_addr(self.address)} ({self.transport}, backlog {self.backlog}): from now on the "
+                "kernel completes three-way handshakes by itself, and accept() hands us each new connection")
+
+
+@dataclass
+class Accepted(Event):
+    kind: ClassVar[str] = "accepted"
+    client: Address = ("", 0)
+    server: Address = ("", 0)
+
+    def sentence(self) -> str:
+        return (f"accepted {fmt_addr(self.client)} -> {fmt_addr(self.server)}: handshake complete. "
+                f"4-tuple ({self.client[0]}, {self.client[1]}, {self.server[0]}, {self.server[1]}); "
+                f"{self.client[1]} is the ephemeral port the client's OS chose")
+
+
+@dataclass
+class Refused(Event):
+    kind: ClassVar[str] = "refused"
+    client: Address = ("", 0)
+    reason: str = ""
+
+    def sentence(self) -> str:
+        return f"turned away {fmt_addr(self.client)}: {self.reason}"
+
+
+@dataclass
+class Named(Event):
+    kind: ClassVar[str] = "named"
+    name: str = ""
+
+    def sentence(self) -> str:
+        return f"joined the chat as {self.name!r}"
+
+
+@dataclass
+class Data(Event):
+    kind: ClassVar[str] = "data"
+    level: ClassVar[int] = 2
+    direction: str = "in"  # "in": recv() returned it, "out": handed to send()
+    nbytes: int = 0
+    lines: int = 0
+
+    def sentence(self) -> str:
+        verb = "recv() returned" if self.direction == "in" else "sent"
+        return f"{verb} {self.nbytes} bytes ({self.lines} line{'s' if self.lines != 1 else ''})"
+
+
+@dataclass
+class Connecting(Event):
+    kind: ClassVar[str] = "connecting"
+    server: Address = ("", 0)
+
+    def sentence(self) -> str:
+        return f"connecting to {fmt_addr(self.server)}: connect() sends a SYN and waits for the SYN-ACK"
+
+
+@dataclass
+class Connected(Event):
+    kind: ClassVar[str] = "connected"
+    local: Address = ("", 0)
+    server: Address = ("", 0)
+    connect_ms: float = 0.0
+
+    def sentence(self) -> str:
+        return (f"connected {fmt_addr(self.local)} -> {fmt_addr(self.server)}: your OS chose ephemeral port "
+                f"{self.local[1]}; connect() took {self.connect_ms:.2f} ms, the time of the three-way handshake "
+                "(SYN, SYN-ACK, ACK)")
+
+
+@dataclass
+class ConnectFailed(Event):
+    kind: ClassVar[str] = "connect-failed"
+    server: Address = ("", 0)
+    reason: str = ""
+
+    def sentence(self) -> str:
+        return f"could not connect to {fmt_addr(self.server)}: {self.reason}"
+
+
+@dataclass
+class Closed(Event):
+    kind: ClassVar[str] = "closed"
+    how: str = "fin"  # a key of ENDINGS
+    detail: str = ""
+    name: str | None = None
+    peer: Address = ("", 0)
+    bytes_in: int = 0
+    bytes_out: int = 0
+    lines_in: int = 0
+    lines_out: int = 0
+    duration: float = 0.0
+    tcp_info: dict | None = None
+
+    def sentence(self) -> str:
+        ending = ENDINGS.get(self.how, self.how)
+        if self.detail:
+            ending += f" ({self.detail})"
+        text = (f"closed: {ending}. In: {self.lines_in} lines, {self.bytes_in} bytes; out: {self.lines_out} "
+                f"lines, {self.bytes_out} bytes; open {self.duration:.1f} s")
+        if self.tcp_info:
+            info = self.tcp_info
+            text += (f". TCP_INFO: state {info['state']}, rtt {info['rtt_ms']:.2f} ms, "
+                     f"{info['total_retrans']} retransmissions")
+        return text
+
+
+@dataclass
+class Stopped(Event):
+    kind: ClassVar[str] = "stopped"
+    reason: str = ""
+
+    def sentence(self) -> str:
+        return f"server stopped: {self.reason}"
+
+
+@dataclass
+class Note(Event):
+    """A free-form remark that is part of a connection's story (TLS, flood...)."""
+
+    kind: ClassVar[str] = "note"
+    text: str = ""
+
+    def sentence(self) -> str:
+        return self.text
+
+
+_STYLES = {
+    "listening": "bold green", "accepted": "green", "connected": "green", "named": "cyan",
+    "closed": "yellow", "refused": "red", "connect-failed": "red", "stopped": "bold yellow",
+    "data": "dim", "connecting": "dim", "note": "magenta",
+}
+
+
+class EventLog:
+    """Collects lifecycle events; renders, records and forwards them.
+
+    ``verbosity``: 0 shows nothing, 1 the life of connections, 2 also every
+    chunk of data.  Every event is kept (the last ``keep``) and passed to
+    subscribers whatever the verbosity.  ``json_file``, if given, receives
+    one JSON object per event.  Safe to use from many threads.
+    """
+
+    def __init__(self, verbosity: int = 1, console: Any = None, json_file: IO[str] | None = None, keep: int = 10000):
+        self.verbosity = verbosity
+        self._console = console
+        self._json = json_file
+        self._lock = threading.Lock()
+        self._subscribers: list[Callable[[Event], None]] = []
+        self.events: deque[Event] = deque(maxlen=keep)
+
+    @property
+    def console(self):
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(highlight=False, markup=False, emoji=False)
+        return self._console
+
+    def subscribe(self, callback: Callable[[Event], None]) -> None:
+        with self._lock:
+            self._subscribers.append(callback)
+
+    def emit(self, event: Event) -> None:
+        with self._lock:
+            self.events.append(event)
+            subscribers = list(self._subscribers)
+            if self._json is not None:
+                self._json.write(json.dumps(event.to_dict(), default=str) + "\n")
+                self._json.flush()
+        if event.level <= self.verbosity:
+            self.console.print(self.render(event))
+        for callback in subscribers:
+            callback(event)
+
+    def of_kind(self, kind: str) -> list[Event]:
+        with self._lock:
+            return [e for e in self.events if e.kind == kind]
+
+    @staticmethod
+    def render(event: Event):
+        """The event as a rich Text line: time, side, connection, sentence."""
+        from rich.text import Text
+
+        line = Text()
+        line.append(time.strftime("%H:%M:%S", time.localtime(event.time)), style="dim")
+        line.append(f" {event.side:<6} ", style="bold")
+        line.append(f"{event.kind.upper():<10}", style=_STYLES.get(event.kind, ""))
+        if event.conn is not None:
+            line.append(f"#{event.conn} ", style="bold")
+        name = getattr(event, "name", None)
+        if name and event.kind != "named":
+            line.append(f"{name}: ", style="cyan")
+        # Text(...) never interprets markup: names and details are shown as is.
+        line.append(event.sentence())
+        return line

@@ -1,0 +1,31 @@
+"""A token bucket: how fast one client may send lines.
+
+Pure logic with the clock passed in, so tests can drive time by hand.  The
+bucket holds up to ``burst`` tokens and refills at ``rate`` tokens per
+second; each line costs one.  When it is empty the server does not drop
+anything: it stops *reading* from that client for ``delay`` seconds.  The
+client's lines wait in the kernel's buffers, its TCP window closes, and its
+own ``send()`` slows down: TCP's flow control does the throttling, and no
+message is lost.
+"""
+
+from __future__ import annotations
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: int, now: float):
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst >= 1")
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.updated = now
+
+    def take(self, now: float) -> float:
+        """Spend one token; return how long to wait first (0.0 if none)."""
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        self.tokens -= 1
+        if self.tokens >= 0:
+            return 0.0
+        return -self.tokens / self.rate
