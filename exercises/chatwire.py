@@ -30,3 +30,21 @@ def server_line(kind: str, body: str, now: str | None = None) -> bytes:
     b'14:03:09 <alice> hi\\r\\n'
     """
     return f"{now or clock()} {kind} {body}".encode("utf-8") + CRLF
+
+
+def read_lines(sock):
+    """Yield the lines (str, without their line end) that arrive on SOCK.
+
+    A simple framing loop, given to you for exercises 3 to 5 (exercise 2 is
+    where you write a complete one).  Ends when the peer closes (``recv``
+    returns ``b""``); an RST raises ``ConnectionResetError`` to the caller.
+    """
+    buffer = b""
+    while True:
+        data = sock.recv(4096)
+        if not data:
+            return
+        buffer += data
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            yield line.rstrip(b"\r").decode("utf-8", errors="replace")
