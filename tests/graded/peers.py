@@ -85,3 +85,13 @@ class Peer:
             self.sock.close()
         except OSError:
             pass
+
+
+def connect(story, address: tuple[str, int], name: str | None = None) -> Peer:
+    """A Peer connected to ADDRESS, or a teaching failure when nobody listens there."""
+    try:
+        return Peer(address, name)
+    except OSError as exc:
+        story.fail(f"to connect to {address[0]}:{address[1]}",
+                   f"{type(exc).__name__}: {exc}" + (" (an RST answered our SYN: nobody listens on that port)"
+                                                     if isinstance(exc, ConnectionRefusedError) else ""))

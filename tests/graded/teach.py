@@ -174,3 +174,19 @@ def close_quietly(*socks: socket.socket | None) -> None:
                 sock.close()
             except OSError:
                 pass
+
+
+def accept_while(listener: socket.socket, job: Background, story: Story, timeout: float = 3.0) -> socket.socket:
+    """Accept one connection from the code running in JOB; fail at once if JOB ends without connecting."""
+    listener.settimeout(0.1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn, _ = listener.accept()
+        except socket.timeout:
+            if job.done:
+                break
+            continue
+        conn.settimeout(timeout)
+        return conn
+    story.fail(f"a connection to the test server on port {listener.getsockname()[1]}", f"no connection: {job.outcome()}")

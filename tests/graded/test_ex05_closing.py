@@ -1,0 +1,238 @@
+"""Exercise 5: FIN or RST, and a clean shutdown on Ctrl-C (see exercises/ex05_closing.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.graded.peers import Peer, connect
+from tests.graded.teach import Background, Story, close_quietly, load, recv_all, tcp_pair
+
+pytestmark = [pytest.mark.graded, pytest.mark.timeout(20)]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _reset(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def test_wait_for_close_tells_fin_from_rst(impl):
+    ex = load(impl, "ex05_closing")
+    story = Story("ex05_closing.wait_for_close")
+    a, b = tcp_pair()
+    try:
+        b.sendall(b"12345")
+        b.close()
+        story.step("the peer sent 5 bytes and closed normally (a FIN)")
+        got = story.call("wait_for_close(sock)", ex.wait_for_close, a, 3.0)
+        story.check(tuple(got) == ("fin", 5), "('fin', 5): recv() returned the 5 bytes, then b''", got)
+    finally:
+        close_quietly(a, b)
+    a, b = tcp_pair()
+    try:
+        b.sendall(b"123")
+        time.sleep(0.1)
+        _reset(b)
+        story.step("a second peer sent 3 bytes, then closed with SO_LINGER 0 (an RST)")
+        got = story.call("wait_for_close(sock)", ex.wait_for_close, a, 3.0)
+        story.check(
+            tuple(got)[0] == "rst", "('rst', ...): recv() raised ConnectionResetError", got,
+            "catch ConnectionResetError around recv()",
+        )
+    finally:
+        close_quietly(a)
+    a, b = tcp_pair()
+    try:
+        story.step("a third peer stayed connected and silent")
+        got = story.call("wait_for_close(sock, 0.5)", ex.wait_for_close, a, 0.5)
+        story.check(tuple(got) == ("timeout", 0), "('timeout', 0) after about half a second", got)
+    finally:
+        close_quietly(a, b)
+
+
+def test_close_with_reset_sends_an_rst(impl):
+    ex = load(impl, "ex05_closing")
+    story = Story("ex05_closing.close_with_reset")
+    a, b = tcp_pair()
+    try:
+        story.call("close_with_reset(sock) on one end", ex.close_with_reset, a)
+        story.step("the other end called recv()")
+        data, how = recv_all(b, timeout=3)
+        story.check(how == "rst", "recv() on the other end to raise ConnectionResetError (an RST arrived)",
+                    f"{how}" + (" (recv() returned b'': a FIN)" if how == "fin" else ""),
+                    'setsockopt(SOL_SOCKET, SO_LINGER, struct.pack("ii", 1, 0)) before close()')
+    finally:
+        close_quietly(a, b)
+
+
+def test_close_gracefully_half_closes_and_reads_the_rest(impl):
+    ex = load(impl, "ex05_closing")
+    story = Story("ex05_closing.close_gracefully")
+    a, b = tcp_pair()
+    try:
+        job = Background(ex.close_gracefully, a, 3.0)
+        story.step("ran close_gracefully(sock) in a thread")
+        data, how = recv_all(b, timeout=2)
+        story.check(how == "fin", "the other end's recv() to return b'' (a FIN from shutdown(SHUT_WR))",
+                    f"{how} ({job.outcome()})")
+        b.sendall(b"last words")
+        story.step("the other end, after that FIN, sent b'last words' and closed")
+        b.close()
+        story.check(job.wait(3), "close_gracefully to return once the other end closed", job.outcome())
+        story.check(job.result == b"last words",
+                    "b'last words' returned: after shutdown(SHUT_WR) you can still receive", job.outcome())
+    finally:
+        close_quietly(a, b)
+
+
+def test_say_goodbye_tells_every_client_then_fin(impl):
+    ex = load(impl, "ex05_closing")
+    story = Story("ex05_closing.say_goodbye")
+    pairs = [tcp_pair() for _ in range(3)]
+    gone_client, gone_server = tcp_pair()
+    _reset(gone_client)
+    time.sleep(0.1)
+    try:
+        story.step("made 3 connected clients, plus one whose client side already reset the connection")
+        servers = [server for _, server in pairs]
+        told = story.call("say_goodbye([4 server-side sockets, the reset one third])", ex.say_goodbye,
+                          servers[:2] + [gone_server] + servers[2:])
+        for n, (client, _) in enumerate(pairs):
+            data, how = recv_all(client, timeout=2)
+            story.check(b"--- shutdown: " in data, f"client {n} to receive 'HH:MM:SS --- shutdown: ...'", data)
+            story.check(how == "fin", f"client {n}'s connection then ended by a FIN", how)
+        story.check(told == 3, "3 clients told (the reset one is skipped, without stopping the loop)", told)
+    finally:
+        for client, server in pairs:
+            close_quietly(client, server)
+        close_quietly(gone_server)
+
+
+class ServerProcess:
+    """``python -c 'from IMPL.ex05_closing import main; main([PORT])'`` in a child process."""
+
+    def __init__(self, impl: str, port: int = 0) -> None:
+        code = f"import sys; from {impl}.ex05_closing import main; sys.exit(main([{str(port)!r}]))"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.output = b""
+
+    def read_until(self, marker: bytes, timeout: float = 5.0) -> bool:
+        selector = selectors.DefaultSelector()
+        selector.register(self.proc.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        try:
+            while marker not in self.output and time.monotonic() < deadline:
+                if selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                    chunk = os.read(self.proc.stdout.fileno(), 4096)
+                    if not chunk:
+                        break
+                    self.output += chunk
+        finally:
+            selector.close()
+        return marker in self.output
+
+    def port(self) -> int | None:
+        for word in self.output.split():
+            if word.startswith(b"127.0.0.1:"):
+                return int(word.split(b":")[1])
+        return None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(5)
+        self.proc.stdout.close()
+
+    def said(self) -> str:
+        return self.output.decode(errors="replace").strip() or "(nothing)"
+
+
+@contextlib.contextmanager
+def server_process(impl: str, story: Story, port: int = 0):
+    server = ServerProcess(impl, port)
+    try:
+        story.step(f"started `python -m {impl}.ex05_closing {port}` in a child process")
+        story.check(server.read_until(b"listening on"), "it to print 'listening on 127.0.0.1:PORT'", server.said())
+        yield server
+    finally:
+        server.stop()
+
+
+def _interrupt_and_check(story: Story, server: ServerProcess, peers: list[Peer]) -> None:
+    time.sleep(0.3)  # let the server accept them
+    server.proc.send_signal(signal.SIGINT)
+    story.step("sent SIGINT to the server (what Ctrl-C does)")
+    for peer in peers:
+        line = peer.expect(r"^\d\d:\d\d:\d\d --- shutdown: ", timeout=3)
+        story.check(line is not None, f"{peer.label} to receive 'HH:MM:SS --- shutdown: ...'",
+                    f"{peer.transcript()}; the server printed: {server.said()}")
+        how = peer.wait_closed(3)
+        story.check(how == "fin", f"{peer.label}'s connection then closed with a FIN (recv() returns b'')",
+                    how, "read what clients send (unread data turns close() into an RST)")
+    try:
+        code = server.proc.wait(3)
+    except subprocess.TimeoutExpired:
+        code = None
+    server.read_until(b"stopped", 1)
+    story.check(code == 0, "the server to exit with status 0 within 3 s", f"exit status {code}; it printed: {server.said()}")
+
+
+def test_ctrl_c_tells_the_clients_and_closes_with_fin(impl):
+    load(impl, "ex05_closing")
+    story = Story("ex05_closing: Ctrl-C on the server")
+    with server_process(impl, story) as server:
+        port = server.port()
+        peers = []
+        try:
+            for name in ("alice", "bob"):
+                peers.append(connect(story, ("127.0.0.1", port), name))
+                peers[-1].send("some text the server must read")
+            story.step("connected alice and bob; each sent its name and a line")
+            _interrupt_and_check(story, server, peers)
+        finally:
+            for peer in peers:
+                peer.close()
+        story.step("started the server again on the same port at once")
+        with server_process(impl, story, port) as again:
+            story.check(again.port() == port, f"it to listen on port {port} again (SO_REUSEADDR, despite TIME_WAIT)",
+                        again.said())
+
+
+@pytest.mark.privileged
+def test_ctrl_c_on_the_wire(impl):
+    load(impl, "ex05_closing")
+    from tests.graded.wire import LoopbackWatch
+
+    story = Story("ex05_closing: Ctrl-C, on the wire")
+    with server_process(impl, story) as server:
+        port = server.port()
+        peer = None
+        try:
+            with LoopbackWatch(port) as watch:
+                story.step(f"captured the segments on lo to/from port {port}")
+                peer = connect(story, ("127.0.0.1", port), "alice")
+                _interrupt_and_check(story, server, [peer])
+                peer.close()
+            story.step("captured:\n" + watch.describe())
+            from_server = [s for s in watch.segments if s.sport == port]
+            story.check(any(s.has("F") for s in from_server), "a FIN from the server's port", "no FIN")
+            story.check(not any(s.has("R") for s in watch.segments), "no RST in either direction",
+                        [str(s) for s in watch.segments if s.has("R")])
+        finally:
+            if peer:
+                peer.close()
