@@ -92,6 +92,7 @@ def connect(story, address: tuple[str, int], name: str | None = None) -> Peer:
     try:
         return Peer(address, name)
     except OSError as exc:
-        story.fail(f"to connect to {address[0]}:{address[1]}",
-                   f"{type(exc).__name__}: {exc}" + (" (an RST answered our SYN: nobody listens on that port)"
-                                                     if isinstance(exc, ConnectionRefusedError) else ""))
+        error = exc
+    # fail outside the except block: no chained traceback
+    refused = " (an RST answered our SYN: nobody listens on that port)" if isinstance(error, ConnectionRefusedError) else ""
+    story.fail(f"to connect to {address[0]}:{address[1]}", f"{type(error).__name__}: {error}{refused}")

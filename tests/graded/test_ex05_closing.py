@@ -166,7 +166,7 @@ class ServerProcess:
 def server_process(impl: str, story: Story, port: int = 0):
     server = ServerProcess(impl, port)
     try:
-        story.step(f"started `python -m {impl}.ex05_closing {port}` in a child process")
+        story.step(f"ran {impl}.ex05_closing.main(['{port}']) in a child process (as `python -m {impl}.ex05_closing {port}` does)")
         story.check(server.read_until(b"listening on"), "it to print 'listening on 127.0.0.1:PORT'", server.said())
         yield server
     finally:
