@@ -1,0 +1,397 @@
+"""Traffic scenarios on 127.0.0.1, a tcpdump recorder and tshark's reference fields.
+
+Used by tests/fixtures/pcaps/record.py (to record the fixture pcaps) and by
+the privileged tests that record a fresh capture and compare with tshark.
+Plain Python sockets speaking the chat's line protocol: the scenarios need
+exact control over when a socket is closed with unread data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+ANALYSIS_FLAGS = (
+    "retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order",
+    "duplicate_ack", "lost_segment", "ack_lost_segment", "zero_window", "zero_window_probe",
+    "zero_window_probe_ack", "window_full", "window_update", "keep_alive", "keep_alive_ack",
+)
+FIELDS = ("frame.number", "tcp.stream", "tcp.srcport", "tcp.dstport", "tcp.flags", "tcp.seq", "tcp.ack",
+          "tcp.seq_raw", "tcp.ack_raw", "tcp.len", "udp.length")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def tcpdump(path: Path, port: int, iface: str = "lo", extra: tuple[str, ...] = ()):
+    """Record `port` on `iface` into `path` with tcpdump while the block runs."""
+    proc = subprocess.Popen(["tcpdump", "-i", iface, "-U", "-n", "--immediate-mode", *extra, "-w", str(path),
+                             f"port {port}"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        # tcpdump prints "listening on" once its capture handle and filter are active.
+        line = ""
+        for _ in range(5):
+            line = proc.stderr.readline().decode()
+            if "listening on" in line or not line:
+                break
+        if "listening on" not in line:
+            raise RuntimeError(f"tcpdump did not start: {line}")
+        if iface == "any":
+            time.sleep(1.0)  # measured: on "any" the first packets after "listening on" can be missed
+        yield proc
+        time.sleep(1.0 if iface == "any" else 0.3)  # let the last packets through the capture buffer
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def tshark_fields(path: Path) -> list[dict]:
+    """tshark's view of every TCP/UDP frame: the fields above plus each analysis flag."""
+    out = subprocess.run(["tshark", "-r", str(path), "-o", "tcp.relative_sequence_numbers:TRUE",
+                          "-T", "fields", "-E", "separator=\t", *sum((["-e", f] for f in FIELDS), [])],
+                         capture_output=True, text=True, check=True).stdout
+    rows = {}
+    for line in out.splitlines():
+        values = line.split("\t")
+        row = dict(zip(FIELDS, values))
+        if not row.get("tcp.srcport") and not row.get("udp.length"):
+            continue
+        row["analysis"] = []
+        rows[int(row["frame.number"])] = row
+    for flag in ANALYSIS_FLAGS:
+        out = subprocess.run(["tshark", "-r", str(path), "-Y", f"tcp.analysis.{flag}", "-T", "fields",
+                              "-e", "frame.number"], capture_output=True, text=True, check=True).stdout
+        for number in out.split():
+            rows[int(number)]["analysis"].append(flag)
+    return [rows[n] for n in sorted(rows)]
+
+
+def write_expected(path: Path) -> Path:
+    """Store tshark's fields beside the pcap as a .tsv (analysis flags comma-separated)."""
+    rows = tshark_fields(path)
+    target = path.with_suffix(".tshark.tsv")
+    lines = ["\t".join((*FIELDS, "analysis"))]
+    for row in rows:
+        lines.append("\t".join((*(row.get(f, "") for f in FIELDS), ",".join(row["analysis"]))))
+    target.write_text("\n".join(lines) + "\n")
+    return target
+
+
+def read_expected(path: Path) -> list[dict]:
+    """The rows write_expected() stored."""
+    lines = path.read_text().splitlines()
+    header = lines[0].split("\t")
+    rows = []
+    for line in lines[1:]:
+        row = dict(zip(header, line.split("\t")))
+        row["analysis"] = [a for a in row.get("analysis", "").split(",") if a]
+        rows.append(row)
+    return rows
+
+
+# --- scenarios -------------------------------------------------------------------
+
+class LineServer:
+    """A tiny chat-like server on 127.0.0.1: greets, reads lines, answers each one."""
+
+    def __init__(self, port: int, rcvbuf: int | None = None, mss: int | None = None):
+        self.sock = socket.socket()
+        if mss:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(16)
+        self.conns: list[socket.socket] = []
+
+    def accept(self) -> socket.socket:
+        self.sock.settimeout(5)
+        conn, _ = self.sock.accept()
+        self.conns.append(conn)
+        return conn
+
+    def close(self) -> None:
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.close()
+        self.sock.close()
+
+
+def _recv_until(sock: socket.socket, token: bytes, limit: float = 5.0) -> bytes:
+    sock.settimeout(limit)
+    data = b""
+    deadline = time.monotonic() + limit
+    while token not in data and time.monotonic() < deadline:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def scenario_handshake(port: int) -> None:
+    """Connect, then both sides close: three handshake packets and an orderly close."""
+    server = LineServer(port)
+    try:
+        client = socket.create_connection(("127.0.0.1", port))
+        conn = server.accept()
+        time.sleep(0.05)
+        client.close()
+        _recv_until(conn, b"never", 1.0)
+        conn.close()
+    finally:
+        server.close()
+    time.sleep(0.05)
+
+
+def scenario_chat(port: int) -> None:
+    """Two clients chat through a relay: hello, names, a broadcast, a private line, /quit."""
+    server = LineServer(port)
+    try:
+        alice = socket.create_connection(("127.0.0.1", port))
+        a = server.accept()
+        a.sendall(b"12:00:00 --- hello: welcome to chat-lab! What is your name?\r\n")
+        _recv_until(alice, b"\r\n")
+        alice.sendall(b"alice\n")
+        _recv_until(a, b"\n")
+        a.sendall(b"12:00:01 --- welcome: you are alice; 1 online: alice.\r\n")
+        _recv_until(alice, b"\r\n")
+        bob = socket.create_connection(("127.0.0.1", port))
+        b = server.accept()
+        b.sendall(b"12:00:02 --- hello: welcome to chat-lab! What is your name?\r\n")
+        _recv_until(bob, b"\r\n")
+        bob.sendall(b"bob\n")
+        _recv_until(b, b"\n")
+        a.sendall(b"12:00:02 *** bob joined\r\n")
+        _recv_until(alice, b"\r\n")
+        alice.sendall(b"hi everyone\n")
+        _recv_until(a, b"\n")
+        b.sendall(b"12:00:03 <alice> hi everyone\r\n")
+        _recv_until(bob, b"\r\n")
+        bob.sendall(b"/msg alice psst, the answer is listen()\n")
+        _recv_until(b, b"\n")
+        a.sendall(b"12:00:04 *bob* psst, the answer is listen()\r\n")
+        _recv_until(alice, b"\r\n")
+        bob.sendall(b"/quit\n")
+        _recv_until(b, b"\n")
+        b.sendall(b"12:00:05 --- bye: see you\r\n")
+        b.close()
+        _recv_until(bob, b"never", 1.0)
+        bob.close()
+        alice.close()
+        _recv_until(a, b"never", 1.0)
+        a.close()
+    finally:
+        server.close()
+    time.sleep(0.05)
+
+
+def scenario_fin(port: int) -> None:
+    """The client sends /quit, the server says bye and closes: FIN one way, FIN the other."""
+    server = LineServer(port)
+    try:
+        client = socket.create_connection(("127.0.0.1", port))
+        conn = server.accept()
+        client.sendall(b"carol\n")
+        _recv_until(conn, b"\n")
+        client.sendall(b"/quit see you\n")
+        _recv_until(conn, b"\n")
+        conn.sendall(b"12:00:00 --- bye: see you\r\n")
+        conn.shutdown(socket.SHUT_WR)
+        _recv_until(client, b"never", 1.0)
+        client.close()
+        _recv_until(conn, b"never", 1.0)
+        conn.close()
+    finally:
+        server.close()
+    time.sleep(0.05)
+
+
+def scenario_rst(port: int) -> None:
+    """The server sends a line the client never reads; the client closes: RST, not FIN."""
+    server = LineServer(port)
+    try:
+        client = socket.create_connection(("127.0.0.1", port))
+        conn = server.accept()
+        client.sendall(b"dave\n")
+        _recv_until(conn, b"\n")
+        conn.sendall(b"12:00:00 <alice> are you still there, dave?\r\n")
+        time.sleep(0.1)  # the line is now in dave's receive buffer, unread
+        client.close()   # closing with unread data: the kernel answers with RST
+        time.sleep(0.1)
+        with contextlib.suppress(OSError):
+            conn.recv(100)  # ConnectionResetError: how the server learns about the RST
+        conn.close()
+    finally:
+        server.close()
+    time.sleep(0.05)
+
+
+def scenario_bulk(port: int, total: int = 300_000, chunk: int = 1000) -> None:
+    """One client sends many chat lines (used with loss for retransmissions).
+
+    Both sides use a 1400-byte MSS, as on Ethernet, so that the transfer is
+    many segments rather than a few 64 KiB loopback ones.
+    """
+    server = LineServer(port, mss=1400)
+    received = []
+    try:
+        client = socket.socket()
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1400)
+        client.settimeout(10)
+        client.connect(("127.0.0.1", port))
+        conn = server.accept()
+
+        def reader() -> None:
+            conn.settimeout(20)
+            n = 0
+            with contextlib.suppress(OSError):
+                while n < total:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    n += len(data)
+            received.append(n)
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        line = (b"x" * (chunk - 1)) + b"\n"
+        for i in range(total // chunk):
+            client.sendall(line)
+            if i % 20 == 19:
+                time.sleep(0.01)  # paced like a chat, not a bulk copy
+        thread.join(25)
+        client.close()
+        _recv_until(conn, b"never", 2.0)
+        conn.close()
+    finally:
+        server.close()
+    time.sleep(0.05)
+
+
+def scenario_zero_window(port: int) -> None:
+    """A receiver with a tiny buffer stops reading: zero window, window full, probes."""
+    server = LineServer(port, rcvbuf=4096)
+    try:
+        client = socket.create_connection(("127.0.0.1", port))
+        conn = server.accept()
+        client.setblocking(False)
+        sent = 0
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline and sent < 200_000:
+            with contextlib.suppress(BlockingIOError):
+                sent += client.send(b"y" * 1000)
+            time.sleep(0.002)
+        time.sleep(0.6)  # the sender probes the zero window
+        conn.settimeout(3)
+        got = 0
+        while got < sent:
+            data = conn.recv(65536)
+            if not data:
+                break
+            got += len(data)
+        client.close()
+        _recv_until(conn, b"never", 1.0)
+        conn.close()
+    finally:
+        server.close()
+    time.sleep(0.05)
+
+
+def scenario_keepalive(port: int) -> None:
+    """An idle connection with TCP keepalive every second: keep-alive and keep-alive ACK."""
+    server = LineServer(port)
+    try:
+        client = socket.create_connection(("127.0.0.1", port))
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+        conn = server.accept()
+        client.sendall(b"erin\n")
+        _recv_until(conn, b"\n")
+        time.sleep(2.6)
+        client.close()
+        _recv_until(conn, b"never", 1.0)
+        conn.close()
+    finally:
+        server.close()
+    time.sleep(0.05)
+
+
+def scenario_udp(port: int) -> None:
+    """Chat lines over UDP: a datagram each way per line."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        server.bind(("127.0.0.1", port))
+        server.settimeout(2)
+        for line in (b"alice\n", b"hello over UDP\n", b"/quit\n"):
+            client.sendto(line, ("127.0.0.1", port))
+            _data, addr = server.recvfrom(2048)
+            server.sendto(b"12:00:00 --- ok: " + line.strip() + b"\r\n", addr)
+            client.settimeout(2)
+            client.recvfrom(2048)
+    finally:
+        client.close()
+        server.close()
+    time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def nft_loss(port: int, percent: int = 20, table: str | None = None):
+    """Drop `percent`% of packets to and from `port` on the input hook (on lo the capture sees them first)."""
+    table = table or f"chatlab_loss_{os.getpid()}"
+    subprocess.run(["nft", "add", "table", "inet", table], check=True)
+    try:
+        subprocess.run(["nft", "add", "chain", "inet", table, "input",
+                        "{ type filter hook input priority 0 ; }"], check=True)
+        for direction in ("dport", "sport"):
+            subprocess.run(["nft", "add", "rule", "inet", table, "input", "tcp", direction, str(port),
+                            "numgen", "random", "mod", "100", "<", str(percent), "drop"], check=True)
+        yield table
+    finally:
+        subprocess.run(["nft", "delete", "table", "inet", table], check=False)
+
+
+def to_sll(src: Path, dst: Path, v2: bool = False) -> None:
+    """Rewrite an Ethernet pcap as Linux cooked (SLL or SLL2), like `tcpdump -i any` writes."""
+    from lab.capture.pcapio import RawFrame, read_frames, write_pcap
+    frames = []
+    for f in read_frames(src):
+        ethertype = f.data[12:14]
+        if v2:
+            head = ethertype + b"\x00\x00" + struct.pack("!I", 1) + struct.pack("!HBB", 772, 0, 6) + b"\x00" * 8
+        else:
+            head = struct.pack("!HHH", 0, 772, 6) + b"\x00" * 8 + ethertype
+        frames.append(RawFrame(f.ts_ns, 276 if v2 else 113, head + f.data[14:]))
+    write_pcap(dst, frames)
+
+
+def to_null(src: Path, dst: Path) -> None:
+    """Rewrite an Ethernet pcap as DLT_NULL (what macOS writes for lo0)."""
+    from lab.capture.pcapio import RawFrame, read_frames, write_pcap
+    frames = [RawFrame(f.ts_ns, 0, struct.pack("<I", 2) + f.data[14:]) for f in read_frames(src)]
+    write_pcap(dst, frames)
+
+
+def to_raw(src: Path, dst: Path) -> None:
+    """Rewrite an Ethernet pcap as raw IP (LINKTYPE_RAW)."""
+    from lab.capture.pcapio import RawFrame, read_frames, write_pcap
+    write_pcap(dst, [RawFrame(f.ts_ns, 101, f.data[14:]) for f in read_frames(src)])
