@@ -1,0 +1,160 @@
+"""Exercise 6: the UDP chat -- datagrams, no connection, counting loss (15 points).
+
+What you learn
+--------------
+UDP (``SOCK_DGRAM``) sends *datagrams*: each ``sendto(data, address)`` is
+one message that arrives whole, or not at all.  There is no connection: no
+``listen``, no ``accept``, no handshake, no FIN.  A UDP server binds a port
+and calls ``recvfrom``, which returns one datagram and the address
+``(ip, port)`` it came from; it answers with ``sendto(data, address)``.
+It knows its "clients" only as the addresses it has heard from.
+
+UDP promises nothing more: datagrams may be lost, duplicated or arrive out
+of order, and nobody tells you.  To *see* loss, the sender numbers its
+datagrams 0, 1, 2, ... and the receiver looks at the numbers it got:
+numbers never seen are lost, numbers seen twice are duplicates, and a number
+smaller than one already seen arrived out of order.
+
+The datagram format of this exercise (simpler than ``chatlab server --udp``)::
+
+    SEQ SP TEXT          e.g.  b"41 hello everyone"   (UTF-8)
+
+What to write
+-------------
+``encode_datagram``, ``decode_datagram``, ``LossCounter.add`` and its
+``lost`` property, ``send_numbered``, and ``UdpRelay.start`` / ``_relay``.
+Try the relay with two terminals running ``nc -u 127.0.0.1 PORT``::
+
+    python -m exercises.ex06_udp 5051
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+from typing import Iterable
+
+#: The largest datagram this chat sends or reads (it fits in one Ethernet frame).
+MAX_DATAGRAM = 1200
+
+
+def encode_datagram(seq: int, text: str) -> bytes:
+    """The datagram for message number SEQ: ``b"SEQ TEXT"``, UTF-8.
+
+    >>> encode_datagram(7, "héllo")
+    b'7 h\\xc3\\xa9llo'
+    """
+    # TODO: write this part (read the docstring above), then delete the raise below.
+    raise NotImplementedError("ex06_udp: encode_datagram() is not written yet")
+
+
+def decode_datagram(data: bytes) -> tuple[int, str]:
+    """The (seq, text) of a datagram made by ``encode_datagram``.
+
+    Raise ``ValueError`` when DATA is not ``b"SEQ TEXT"`` with SEQ a
+    non-negative decimal number (a datagram from anyone can reach your
+    port: never trust it).  Decode the text with ``errors="replace"``.
+    """
+    # TODO: write this part (read the docstring above), then delete the raise below.
+    raise NotImplementedError("ex06_udp: decode_datagram() is not written yet")
+
+
+class LossCounter:
+    """Counts what happened to numbered datagrams (numbered from 0 by the sender)."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()  # the distinct numbers received
+        self.highest = -1  # the highest number received so far
+        self.duplicates = 0  # datagrams whose number was already seen
+        self.reordered = 0  # datagrams whose number is lower than one seen before them
+
+    def add(self, seq: int) -> None:
+        """Record that datagram number SEQ arrived.
+
+        - already in ``seen``: one more duplicate, nothing else changes;
+        - else, lower than ``highest``: it arrived out of order (``reordered``);
+        - add it to ``seen`` and update ``highest``.
+        """
+        # TODO: write this part (read the docstring above), then delete the raise below.
+        raise NotImplementedError("ex06_udp: add() is not written yet")
+
+    @property
+    def received(self) -> int:
+        """How many distinct datagrams arrived."""
+        return len(self.seen)
+
+    @property
+    def lost(self) -> int:
+        """How many of the datagrams 0..highest never arrived."""
+        # TODO: write this part (read the docstring above), then delete the raise below.
+        raise NotImplementedError("ex06_udp: lost() is not written yet")
+
+
+def send_numbered(sock: socket.socket, address: tuple[str, int], texts: Iterable[str], first: int = 0) -> int:
+    """Send each text as one numbered datagram to ADDRESS; return the next number.
+
+    Number them FIRST, FIRST + 1, ... with ``encode_datagram`` and send each
+    with ``sock.sendto``.  SOCK is a UDP socket; there is no connect(), no
+    handshake: the first datagram is simply sent.
+    """
+    # TODO: write this part (read the docstring above), then delete the raise below.
+    raise NotImplementedError("ex06_udp: send_numbered() is not written yet")
+
+
+class UdpRelay:
+    """A UDP chat server: every datagram is passed on to every other known address."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self.sock: socket.socket | None = None
+        #: The addresses heard from so far, in order: UDP's only idea of "clients".
+        self.peers: list[tuple[str, int]] = []
+        self.thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.sock.getsockname()[:2]
+
+    def start(self) -> None:
+        """Bind a UDP socket to (self.host, self.port) and run ``_relay`` in a daemon thread.
+
+        No ``listen``, no ``accept``: a bound UDP socket is ready to receive.
+        Keep the socket in ``self.sock`` and the thread in ``self.thread``;
+        return at once.
+        """
+        # TODO: write this part (read the docstring above), then delete the raise below.
+        raise NotImplementedError("ex06_udp: start() is not written yet")
+
+    def _relay(self) -> None:
+        """Receive datagrams for ever and pass each one on.
+
+        For each ``data, address = self.sock.recvfrom(MAX_DATAGRAM)``: add
+        ADDRESS to ``self.peers`` if it is new, then ``sendto`` DATA,
+        unchanged, to every other address in ``self.peers``.  Return when
+        ``recvfrom`` raises ``OSError`` (``stop`` closed the socket).
+        """
+        # TODO: write this part (read the docstring above), then delete the raise below.
+        raise NotImplementedError("ex06_udp: _relay() is not written yet")
+
+    def stop(self) -> None:
+        """Close the socket (which ends ``_relay``) and wait for the thread."""
+        if self.sock is not None:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)  # wakes recvfrom() on Linux
+            except OSError:
+                pass
+            self.sock.close()
+        if self.thread is not None:
+            self.thread.join(1.0)
+
+
+if __name__ == "__main__":
+    relay = UdpRelay("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 5051)
+    relay.start()
+    print(f"UDP relay on {relay.address[0]}:{relay.address[1]}; Ctrl-C to stop")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        relay.stop()
