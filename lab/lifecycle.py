@@ -39,7 +39,7 @@ ENDINGS = {
     "quit": "/quit: the member asked to leave, and the server closed the connection",
     "dropped": "dropped by the server",
     "shutdown": "server shutdown",
-    "local": "closed here",
+    "local": "closed by this side: close() sends a FIN",
     "error": "error",
 }
 

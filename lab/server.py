@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import errno
 import socket
-import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from lab import protocol as p
 from lab.delivery import SEND_FLAGS, BacklogWriter, Outbox
 from lab.ratelimit import TokenBucket
 from lab.room import Close, Deliver, Room
+from lab.sockopts import set_recv_timeout
 from lab.tcpinfo import read_tcp_info
 
 
@@ -330,7 +330,7 @@ class ChatServer:
         try:
             self._handshake(conn)
             self._perform(self._locked(self.room.hello, conn))
-            self._set_recv_timeout(conn.sock, self.config.name_timeout)
+            set_recv_timeout(conn.sock, self.config.name_timeout)
             self._read_lines(conn)
         except _Ended as ended:
             how, detail = ended.how, ended.detail
@@ -421,7 +421,7 @@ class ChatServer:
                     rest = result.actions
             self._perform(rest)
             if result.accepted:
-                self._set_recv_timeout(conn.sock, 0)
+                set_recv_timeout(conn.sock, 0)
                 self.log.emit(ev.Named(conn=conn.number, name=conn.name))
             return
         actions = self._locked(self.room.receive, conn, text)
@@ -472,20 +472,6 @@ class ChatServer:
                 data = action.data
                 for member in action.recipients:
                     member.outbox.push(data)
-
-    @staticmethod
-    def _set_recv_timeout(sock: socket.socket, seconds: float) -> None:
-        """Bound recv() in the kernel (SO_RCVTIMEO), leaving send() non-blocking.
-
-        ``sock.settimeout`` would also make Python wait for writability
-        before every send, which could block another member's thread.
-        """
-        whole = int(seconds)
-        micro = int((seconds - whole) * 1_000_000)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", whole, micro))
-        except OSError:
-            pass
 
 
 def _leave_reason(how: str, detail: str) -> str:

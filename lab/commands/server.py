@@ -94,7 +94,11 @@ def run(args: argparse.Namespace) -> int:
                   f"{'' if args.tls else f'     or:  nc {example} {port}'}", style="dim")
     console.print("Ctrl-C stops the server.", style="dim")
 
-    # SIGTERM (kill, systemd, a test) stops the server the same way as Ctrl-C.
+    # Ctrl-C (SIGINT) and SIGTERM (kill, systemd, a test) stop the server the
+    # same way: the main thread leaves serve_forever() and stops cleanly.
+    # Installed explicitly because a shell starts background jobs with
+    # SIGINT ignored.
+    signal.signal(signal.SIGINT, lambda *_: server.request_stop())
     signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
     try:
         server.serve_forever()

@@ -1,0 +1,144 @@
+"""A classroom session: a server and three `chatlab client` processes in terminals."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pexpect
+
+from tests.helpers.chat import LineClient, spawn_client
+
+
+def join_three(server, children):
+    alice = spawn_client(server.port, "alice")
+    children.append(alice)
+    bob = spawn_client(server.port, "bob")
+    children.append(bob)
+    carol = spawn_client(server.port, "carol")
+    children.append(carol)
+    alice.expect_exact("carol joined")
+    bob.expect_exact("carol joined")
+    return alice, bob, carol
+
+
+def assert_not_seen(child, text, wait=0.5):
+    """Nothing containing ``text`` arrives at ``child`` within ``wait`` seconds."""
+    try:
+        child.expect_exact(text, timeout=wait)
+    except pexpect.TIMEOUT:
+        return
+    raise AssertionError(f"{text!r} should not have arrived; got {child.before + child.after!r}")
+
+
+def test_a_line_typed_in_one_client_appears_in_the_other_two_only(server, children):
+    alice, bob, carol = join_three(server, children)
+    alice.sendline("hello from alice")
+    bob.expect_exact("<alice> hello from alice")
+    carol.expect_exact("<alice> hello from alice")
+    # the sender's own screen shows the line once, as typed - the server never echoes it back
+    alice.expect_exact("<alice> hello from alice")
+    assert_not_seen(alice, "<alice> hello from alice")
+
+
+def test_private_message_reaches_only_its_target(server, children):
+    alice, bob, carol = join_three(server, children)
+    alice.sendline("/msg bob meet at noon")
+    bob.expect_exact("*alice* meet at noon")
+    alice.expect_exact("-> bob meet at noon")
+    assert_not_seen(carol, "meet at noon")
+
+
+def test_list_shows_everyone_online(server, children):
+    alice, bob, carol = join_three(server, children)
+    carol.sendline("/list")
+    carol.expect_exact("3 online: alice, bob, carol")
+
+
+def test_late_joiner_gets_history(server, children):
+    alice, bob, carol = join_three(server, children)
+    alice.sendline("first message")
+    bob.expect_exact("<alice> first message")
+    bob.sendline("second message")
+    alice.expect_exact("<bob> second message")
+    dave = spawn_client(server.port, "dave", wait_prompt=False)
+    children.append(dave)
+    dave.expect_exact("the last 2 messages before you joined")
+    dave.expect_exact("<alice> first message")
+    dave.expect_exact("<bob> second message")
+    dave.expect_exact("end of history")
+
+
+def test_ctrl_c_in_one_client_leaves_the_others_chatting(server, children):
+    alice, bob, carol = join_three(server, children)
+    carol.sendintr()  # Ctrl-C, delivered as SIGINT by the terminal
+    carol.expect_exact("disconnected (Ctrl-C)")
+    carol.expect(pexpect.EOF)
+    carol.close()
+    assert carol.exitstatus == 0, "Ctrl-C is how a user leaves: exit status 0"
+    assert "Traceback" not in carol.before
+    alice.expect_exact("carol left (closed: the client closed the connection, FIN)")
+    bob.expect_exact("carol left")
+    alice.sendline("still here?")
+    bob.expect_exact("<alice> still here?")
+    closed = server.wait_for(lambda e: e["kind"] == "closed" and e["name"] == "carol", what="carol's close")
+    assert closed["how"] == "fin", f"the server saw carol leave by {closed['how']!r}, expected an orderly FIN"
+
+
+def test_sigkill_with_unread_data_is_reported_as_reset(server, children):
+    alice, bob, carol = join_three(server, children)
+    raw = LineClient(server.port, "dave")
+    alice.sendline("unread by dave")  # lands in dave's receive buffer; dave never reads it
+    bob.expect_exact("<alice> unread by dave")
+    time.sleep(0.2)
+    # Closing a socket whose receive buffer holds unread data sends RST, not FIN.
+    raw.sock.close()
+    closed = server.wait_for(lambda e: e["kind"] == "closed" and e["name"] == "dave", what="dave's close")
+    assert closed["how"] == "rst"
+    alice.expect_exact("dave left (reset: the connection was reset, RST)")
+
+
+def test_nc_style_raw_client_chats_with_chatlab_client(server, children):
+    alice = spawn_client(server.port, "alice")
+    children.append(alice)
+    raw = LineClient(server.port, "netcat")
+    alice.expect_exact("netcat joined")
+    raw.send("hi from nc")
+    alice.expect_exact("<netcat> hi from nc")
+    alice.sendline("hi back")
+    assert "hi back" in raw.expect(r"<alice> hi back")
+    raw.close()
+
+
+def test_name_taken_is_refused_and_the_client_may_try_again(server, children):
+    alice = spawn_client(server.port, "alice")
+    children.append(alice)
+    other = spawn_client(server.port)
+    children.append(other)
+    other.expect_exact("Your name: ")
+    other.sendline("ALICE")
+    other.expect_exact("is online already")
+    other.expect_exact("Your name: ")
+    other.sendline("alice2")
+    other.expect_exact("alice2> ")
+    alice.expect_exact("alice2 joined")
+
+
+def test_received_markup_and_escapes_are_shown_literally(server, children):
+    alice = spawn_client(server.port, "alice")
+    children.append(alice)
+    raw = LineClient(server.port, "mallory")
+    raw.send(b"[bold red]fake[/] \x1b[2J\x1b]0;title\x07done\n")
+    alice.expect_exact("<mallory> [bold red]fake[/] done")
+    assert "\x1b[2J" not in alice.before and "\x1b]0;" not in alice.before
+
+
+def test_server_shutdown_tells_clients_and_exits_zero(server, children):
+    alice = spawn_client(server.port, "alice")
+    children.append(alice)
+    status = server.stop(signal.SIGINT)
+    assert status == 0, server.output()
+    alice.expect_exact("the server is stopping; goodbye")
+    alice.expect_exact("disconnected: the server is shutting down")
+    alice.expect(pexpect.EOF)
+    assert "Traceback" not in server.output()

@@ -1,0 +1,93 @@
+"""The server and client as programs: start, stop, ports, errors a user understands."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from tests.helpers.chat import ROOT, ChatServerProcess, LineClient, child_env, free_port
+
+
+def run_chatlab(*args, timeout=20):
+    return subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, env=child_env(),
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def test_sigterm_stops_the_server_and_tells_members(tmp_path):
+    server = ChatServerProcess(tmp_path)
+    member = LineClient(server.port, "alice")
+    assert server.stop(signal.SIGTERM) == 0
+    member.expect(r"--- shutdown: the server is stopping")
+    assert member.sock.recv(100) == b"", "after the goodbye the server closes the connection (FIN)"
+    output = server.output()
+    assert "Traceback" not in output and "server stopped" in output
+
+
+def test_restart_binds_the_same_port_at_once(tmp_path):
+    first = ChatServerProcess(tmp_path)
+    member = LineClient(first.port, "alice")
+    member.send("hello")
+    assert first.stop() == 0
+    member.close()  # leaves connections in TIME_WAIT on the server's port
+    second = ChatServerProcess(tmp_path, port=first.port)
+    LineClient(second.port, "bob").close()
+    assert second.stop() == 0
+
+
+def test_port_in_use_is_one_clear_line_and_nonzero_exit():
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = run_chatlab("server", "--host", "127.0.0.1", "--port", str(port))
+    assert result.returncode != 0
+    assert f"port {port} is already in use" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_client_connection_refused_is_one_clear_line():
+    result = run_chatlab("client", "127.0.0.1", "--port", str(free_port()), "--name", "x")
+    assert result.returncode == 1
+    assert "connection refused" in result.stdout and "nothing is listening" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_server_logs_the_four_tuple_and_how_each_connection_ended(tmp_path):
+    server = ChatServerProcess(tmp_path)
+    try:
+        client = LineClient(server.port, "alice")
+        local = client.sock.getsockname()
+        client.send("/quit bye")
+        client.expect(r"--- bye:")
+        accepted = server.wait_for(lambda e: e["kind"] == "accepted")
+        assert tuple(accepted["client"]) == local, "the server sees the client's ephemeral port"
+        assert accepted["server"][1] == server.port
+        closed = server.wait_for(lambda e: e["kind"] == "closed")
+        assert closed["how"] == "quit" and closed["lines_in"] == 2
+        assert closed["tcp_info"] is None or closed["tcp_info"]["state"]
+    finally:
+        server.stop()
+
+
+def test_client_reports_its_ephemeral_port_and_handshake(tmp_path):
+    server = ChatServerProcess(tmp_path)
+    events = tmp_path / "client-events.jsonl"
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "lab", "client", "127.0.0.1", "--port", str(server.port), "--name", "piped",
+             "--events", str(events)],
+            input="hello\n", cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=20)
+        assert result.returncode == 0, result.stdout + result.stderr
+        import json
+
+        kinds = [json.loads(line) for line in events.read_text().splitlines()]
+        connected = next(e for e in kinds if e["kind"] == "connected")
+        accepted = server.wait_for(lambda e: e["kind"] == "accepted")
+        assert connected["local"][1] == accepted["client"][1]
+        assert connected["connect_ms"] >= 0
+        assert "ephemeral port" in result.stdout
+    finally:
+        server.stop()
