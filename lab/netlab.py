@@ -352,6 +352,12 @@ class Netlab:
         script = f"add table inet {NFT_TABLE}\ndelete table inet {NFT_TABLE}\n" + loss_ruleset(self.loss)
         _run(["ip", "netns", "exec", self.netns("router"), "nft", "-f", "-"], input=script)
 
+    def loss_counters(self) -> dict:
+        """The router's counters since the loss was last set: loss, seen (forwarded), dropped."""
+        text = _run(["ip", "netns", "exec", self.netns("router"), "nft", "list", "table", "inet", NFT_TABLE],
+                    check=False).stdout
+        return parse_loss_ruleset(text)
+
     def down(self) -> None:
         """Remove the lab: stop its processes, delete its namespaces. Idempotent."""
         for proc in self._procs:
