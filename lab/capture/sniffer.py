@@ -174,18 +174,17 @@ def _attach(sock: socket.socket, insns) -> None:
 
 def _open_socket(iface: str, port: int | None, rcvbuf: int):
     """Open, filter and bind an AF_PACKET socket on `iface` (in the current namespace)."""
+    # Protocol 0: the socket receives nothing until the second bind() below,
+    # so no packet can arrive before the filter is attached.  (A socket
+    # opened with ETH_P_ALL starts queueing packets of every interface at
+    # once: measured, it let unfiltered packets through.)
     try:
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     except PermissionError:
         raise CapturePermissionError(f"packet capture is not permitted for this user: {GRANT_HINT}") from None
     try:
-        # The hardware type decides the link layer and whether this is a loopback.
-        probe = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-        try:
-            probe.bind((iface, 0))
-            hatype = probe.getsockname()[3]
-        finally:
-            probe.close()
+        sock.bind((iface, 0))
+        hatype = sock.getsockname()[3]  # the hardware type: link layer, and is it a loopback?
     except OSError as exc:
         sock.close()
         raise CaptureError(f"cannot capture on interface {iface!r}: {exc.strerror} (see `ip link`)") from None
@@ -193,7 +192,6 @@ def _open_socket(iface: str, port: int | None, rcvbuf: int):
     linktype = LINKTYPE_ETHERNET if hatype in (ARPHRD_ETHER, ARPHRD_LOOPBACK) else LINKTYPE_RAW
     insns, mode = _bpf_program(port, linktype, loopback)
     if insns:
-        # Attached before bind(): no unfiltered packet can slip in.
         _attach(sock, insns)
     for option in (SO_RCVBUFFORCE, socket.SO_RCVBUF):
         try:

@@ -1,0 +1,135 @@
+"""`chatlab doctor`: check this machine for everything the lab needs, with the fix for each problem."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import sys
+
+HELP = "check this machine for everything the lab needs"
+
+# (name, essential?) ; a check returns (ok, detail, fix)
+GRANT = 'sudo setcap cap_net_raw,cap_net_admin=eip "$(readlink -f .venv/bin/python)"  (or run with sudo)'
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
+def _capture():
+    from lab.capture.sniffer import capture_problem
+
+    problem = capture_problem("lo")
+    if problem is None:
+        return True, "raw sockets allowed (root or CAP_NET_RAW)", ""
+    return False, problem.split(":")[0], GRANT
+
+
+def _libpcap():
+    import ctypes.util
+
+    name = ctypes.util.find_library("pcap")
+    if name:
+        return True, f"{name}: port filters run in the kernel (BPF)", ""
+    return False, "not found: port filters run in Python (slower)", "sudo apt install libpcap0.8 (Debian/Ubuntu)"
+
+
+def _loopback():
+    try:
+        with open("/sys/class/net/lo/operstate") as f:
+            state = f.read().strip()
+    except OSError:
+        state = "missing"
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+    except OSError as exc:
+        return False, f"127.0.0.1 unusable: {exc.strerror}", "sudo ip link set lo up"
+    return True, f"lo is {state}; 127.0.0.1 works", ""
+
+
+def _tool(name: str, package: str, why: str):
+    def check():
+        path = shutil.which(name)
+        if path:
+            return True, f"{path} ({why})", ""
+        return False, f"not installed ({why})", f"sudo apt install {package}"
+    return check
+
+
+def _kernel():
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+    except ImportError:
+        return False, "jupyter_client not installed", "pip install -e '.[notebooks]'"
+    specs = KernelSpecManager().find_kernel_specs()
+    if "chatlab" in specs:
+        return True, f"kernelspec 'chatlab' at {specs['chatlab']}", ""
+    return False, f"no 'chatlab' kernelspec (have: {', '.join(sorted(specs)) or 'none'})", \
+        ".venv/bin/python -m ipykernel install --user --name chatlab"
+
+
+def _port():
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 5050))
+        return True, "127.0.0.1:5050 is free (the default chat port)", ""
+    except OSError:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            free = s.getsockname()[1]
+        return True, f"5050 is in use; {free} is free", f"use --port {free}, or stop what listens on 5050"
+
+
+CHECKS = [
+    ("packet capture", True, _capture),
+    ("libpcap", False, _libpcap),
+    ("loopback", True, _loopback),
+    ("ip (iproute2)", False, _tool("ip", "iproute2", "network namespaces")),
+    ("nft", False, _tool("nft", "nftables", "packet loss experiments")),
+    ("tc", False, _tool("tc", "iproute2", "traffic control")),
+    ("tcpdump", False, _tool("tcpdump", "tcpdump", "reference captures")),
+    ("tshark", False, _tool("tshark", "tshark", "reference analysis")),
+    ("jupyter kernel", False, _kernel),
+    ("free port", True, _port),
+]
+
+
+def run_checks() -> list[dict]:
+    """Every check as a dict: name, essential, ok, detail, fix."""
+    results = []
+    for name, essential, check in CHECKS:
+        try:
+            ok, detail, fix = check()
+        except Exception as exc:  # a broken check is a failed check, not a crash
+            ok, detail, fix = False, f"check failed: {exc}", ""
+        results.append({"name": name, "essential": essential, "ok": ok, "detail": detail, "fix": fix})
+    return results
+
+
+def run(args: argparse.Namespace) -> int:
+    results = run_checks()
+    essential_ok = all(r["ok"] for r in results if r["essential"])
+    if args.json:
+        import json
+
+        print(json.dumps({"ok": essential_ok, "checks": results}, indent=2))
+        return 0 if essential_ok else 1
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="chatlab doctor", title_style="bold", expand=True)
+    table.add_column("check", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    table.add_column("what was found", ratio=2)
+    table.add_column("how to fix", ratio=2)
+    for r in results:
+        mark = "[green]OK[/green]" if r["ok"] else ("[bold red]FAIL[/bold red]" if r["essential"] else "[yellow]warn[/yellow]")
+        table.add_row(r["name"] + (" *" if r["essential"] else ""), mark, r["detail"], r["fix"])
+    console = Console()
+    console.print(table)
+    console.print("* essential. " + ("[green]Everything essential is in place.[/green]" if essential_ok else
+                  "[bold red]Fix the FAIL lines above.[/bold red] (Without capture permission, "
+                  "`chatlab demo` still runs and explains a recorded capture.)"))
+    return 0 if essential_ok else 1
