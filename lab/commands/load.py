@@ -1,0 +1,86 @@
+"""`chatlab load`: many clients, paced senders, reach and latency of a chat server."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+
+HELP = "a load generator: many clients, paced senders, latency"
+DESCRIPTION = """\
+Connect many clients to a chat server (yours, or the classroom's), let some of
+them send paced messages that each carry a timestamped token, and report how
+many reached every other client (reach), duplicates, order per sender, the
+send-to-receive latency (p50/p99/max) and the load generator's own CPU, so it
+is not mistaken for the server's. It only connects to the HOST you name.
+
+Latency is measured with the wall clock (CLOCK_REALTIME) of this machine: the
+sender and the receivers are both this load generator, so no clock
+synchronisation is needed. --stalled K adds K clients that register and then
+never read, with a small receive buffer (--stalled-rcvbuf) so that their
+backlog reaches the server quickly: a good server drops them, a naive one
+freezes.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("host", help="the server to load (loopback, or a host you name)")
+    parser.add_argument("--port", type=int, default=5050, help="its port (default 5050)")
+    parser.add_argument("--clients", type=int, default=50, help="clients to connect (default 50)")
+    parser.add_argument("--senders", type=int, default=5, help="how many of them send (default 5)")
+    parser.add_argument("--rate", type=float, default=2.0, help="messages per second per sender (default 2)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of sending (default 10, at most 3600)")
+    parser.add_argument("--ramp", type=float, default=2.0, help="seconds over which the clients connect (default 2)")
+    parser.add_argument("--stalled", type=int, default=0, metavar="K", help="extra clients that never read (default 0)")
+    parser.add_argument("--stalled-rcvbuf", type=int, default=4096, metavar="BYTES",
+                        help="SO_RCVBUF of the stalled clients (default 4096)")
+    parser.add_argument("--size", type=int, default=0, metavar="BYTES", help="pad each message to this size")
+    parser.add_argument("--processes", type=int, default=0, metavar="W",
+                        help="worker processes (default: one per ~400 clients, at most one per CPU)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from lab.load.runner import LoadConfig, LoadError, run_load
+
+    cfg = LoadConfig(
+        host=args.host, port=args.port, clients=args.clients, senders=args.senders, rate=args.rate,
+        duration=args.duration, ramp=args.ramp, stalled=args.stalled, stalled_rcvbuf=args.stalled_rcvbuf,
+        size=args.size, processes=args.processes,
+    )
+    console = None
+    if not args.json:
+        from rich.console import Console
+
+        console = Console(stderr=False)
+        if not _is_loopback(args.host):
+            console.print(f"[yellow]note: loading {args.host}, which is not this machine; "
+                          "only load servers you are allowed to load.[/yellow]")
+    progress = (lambda text: console.print(f"[dim]{text}...[/dim]")) if console else None
+    try:
+        report = run_load(cfg, progress)
+    except LoadError as exc:
+        print(f"chatlab load: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("chatlab load: interrupted; the workers were stopped", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(report))
+    else:
+        from lab.load.render import render
+
+        render(report, console)
+    return 0 if report["reach"] == 1 and report["duplicates"] == 0 and not report["connect"]["failed"] else 1
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,62 @@
+"""The rich table `chatlab load` prints (``--json`` prints the dict instead)."""
+
+from __future__ import annotations
+
+
+def _num(value, fmt="{:,}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def render(report: dict, console) -> None:
+    """Print a load report as a rich table on ``console``."""
+    from rich.table import Table
+
+    cfg = report["config"]
+    lat = report["latency_ms"]
+    con = report["connect"]
+    stalled = report["stalled"]
+    table = Table(title=f"chatlab load -> {report['target']['host']} port {report['target']['port']}",
+                  show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("load", f"{cfg['clients']} clients, {cfg['senders']} senders x {cfg['rate']:g} msg/s "
+                  f"for {cfg['duration']:g} s" + (f", {cfg['stalled']} stalled" if cfg["stalled"] else ""))
+    connected = (f"{con['registered']:,} of {con['clients']:,} in {con['seconds']:.1f} s "
+                 f"(p50 {_num(con['p50_ms'], '{:.1f}')} ms, max {_num(con['max_ms'], '{:.1f}')} ms)")
+    if con["failed"]:
+        connected += f", [red]{con['failed']} failed[/red]"
+    table.add_row("connected", connected)
+    for name, error in con["failures"][:3]:
+        table.add_row("", f"[red]{name}: {error}[/red]")
+    table.add_row("sent", f"{report['messages_sent']:,} messages")
+    reach = report["reach"]
+    style = "green" if reach == 1 else "red"
+    table.add_row("reach", f"[{style}]{_num(reach, '{:.4f}')}[/{style}]  ({report['delivered']:,} of "
+                  f"{report['expected']:,} deliveries; {report['receivers_incomplete']} of {report['receivers']} "
+                  f"receivers missed some)")
+    table.add_row("deliveries/s", _num(report["deliveries_per_s"], "{:,.0f}"))
+    table.add_row("duplicates", _styled_count(report["duplicates"]))
+    table.add_row("out of order", _styled_count(report["out_of_order"]))
+    table.add_row("latency", f"p50 {_num(lat['p50'], '{:.2f}')} ms   p99 {_num(lat['p99'], '{:.2f}')} ms   "
+                  f"max {_num(lat['max'], '{:.2f}')} ms   ({lat['samples']:,} samples)")
+    closed = report["closed_by_server"]
+    if closed["count"]:
+        table.add_row("closed by server", f"[red]{closed['count']}[/red] healthy clients, e.g. "
+                      + "; ".join(f"{n}: {e}" for n, e in closed["examples"][:2]))
+    if stalled["count"]:
+        if stalled["dropped"]:
+            text = "; ".join(f"{n} left ({why})" for n, why in stalled["dropped"])
+        else:
+            text = "[yellow]never dropped by the server (it still holds their backlog, or froze)[/yellow]"
+        table.add_row("stalled", f"{stalled['registered']} registered; {text}")
+    cpu = report["load_cpu"]
+    table.add_row("load generator CPU", f"{_num(cpu['cores'], '{:.2f}')} cores ({cpu['user_s']:.1f} s user + "
+                  f"{cpu['system_s']:.1f} s kernel over the sending window) in {cpu['processes']} process(es): "
+                  "chatlab load's own CPU, not the server's")
+    if report["workers_reported"] < cpu["processes"]:
+        table.add_row("warning", f"[red]only {report['workers_reported']} of {cpu['processes']} worker processes reported[/red]")
+    console.print(table)
+
+
+def _styled_count(n: int) -> str:
+    return f"[green]0[/green]" if n == 0 else f"[red]{n:,}[/red]"

@@ -1,0 +1,384 @@
+"""One worker process of `chatlab load`: an epoll loop over its share of the clients.
+
+A thread per simulated client would spend the machine on thread switches
+(and would be the bottleneck long before the server is); instead each
+worker owns a few hundred non-blocking sockets and one ``selectors`` loop
+(epoll on Linux) that connects them, registers their names, paces the
+senders and reads everything, feeding the bytes to the sans-I/O accounting
+in :mod:`lab.load.accounting`.
+
+The parent talks to the worker over a ``multiprocessing`` pipe::
+
+    worker -> parent   ("alive",)
+    parent -> worker   ("start", T0_ns)                 connect on the ramp from T0
+    worker -> parent   ("ready", {...})                 every client registered or failed
+    parent -> worker   ("go", start_ns, end_ns, drain_ns)
+    worker -> parent   ("done", {...})                  the numbers, then the worker exits
+    parent -> worker   ("stop",)                        at any time: give up, report, exit
+"""
+
+from __future__ import annotations
+
+import errno
+import resource
+import select
+import socket
+import time
+from dataclasses import dataclass, field
+
+from lab.load.accounting import Histogram, Receiver, make_message
+
+CONNECTING, HELLO, WELCOME, READY, CLOSED, FAILED = range(6)
+
+
+def _cpu() -> tuple[float, float]:
+    """(user, system) CPU seconds of this process."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime, usage.ru_stime
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raise RLIMIT_NOFILE's soft limit towards ``wanted`` (up to the hard limit); return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+@dataclass
+class Client:
+    index: int
+    name: str
+    role: str  # "recv", "send" or "stalled"
+    connect_at_ns: int
+    sender: int | None = None
+    sock: socket.socket | None = None
+    state: int = CONNECTING
+    attempt: int = 0
+    handshake: bytes = b""
+    started_ns: int = 0
+    connect_ns: int = 0  # time from connect() to --- welcome
+    error: str = ""
+    rx: Receiver | None = None
+    seq: int = 0
+    next_send_ns: int = 0
+    out: bytes = b""
+    closed_during_run: bool = False
+    stats: dict = field(default_factory=dict)
+
+
+class Worker:
+    """The event loop of one worker process (see the module docstring)."""
+
+    def __init__(self, conn, cfg: dict) -> None:
+        self.conn = conn
+        self.cfg = cfg
+        # epoll used directly (not `selectors`): at 100,000 deliveries/s the
+        # per-event overhead of the wrapper shows in the load generator's CPU
+        self.ep = select.epoll()
+        self.byfd: dict[int, Client] = {}
+        self.buf = bytearray(262144)  # one receive buffer, reused: recv(256 KiB) would mmap per call
+        self.view = memoryview(self.buf)
+        self.clients = [Client(index=c["index"], name=c["name"], role=c["role"], connect_at_ns=0, sender=c.get("sender"))
+                        for c in cfg["clients"]]
+        self.senders = [c for c in self.clients if c.role == "send"]
+        self.pending = sorted(self.clients, key=lambda c: c.index)  # not yet connect()ed, in ramp order
+        self.phase = "idle"
+        self.go = None  # (start_ns, end_ns, drain_ns)
+        self.last_token_ns = 0
+        self.cpu_at_go = (0.0, 0.0)
+        self.cpu_at_end = None
+        self.stop_requested = False
+
+    # -- pipe to the parent ------------------------------------------------
+
+    def _on_parent(self) -> None:
+        while self.conn.poll():
+            try:
+                message = self.conn.recv()
+            except EOFError:
+                self.stop_requested = True
+                return
+            kind = message[0]
+            if kind == "start":
+                t0 = message[1]
+                ramp_ns = int(self.cfg["ramp"] * 1e9)
+                total = self.cfg["total_clients"]
+                for c in self.clients:
+                    c.connect_at_ns = t0 + ramp_ns * c.index // max(1, total)
+                self.phase = "connecting"
+            elif kind == "go":
+                self.go = message[1:]
+                start_ns, _, _ = self.go
+                senders = [c for c in self.clients if c.role == "send"]
+                period = int(1e9 / self.cfg["rate"])
+                for c in senders:
+                    # spread the senders over one period so they do not all send at once
+                    c.next_send_ns = start_ns + period * c.sender // max(1, self.cfg["senders"])
+                self.phase = "running"
+                self.cpu_at_go = _cpu()
+            elif kind == "stop":
+                self.stop_requested = True
+
+    # -- connecting and registering -----------------------------------------
+
+    def _connect(self, c: Client) -> None:
+        family = socket.AF_INET6 if ":" in self.cfg["addr"][0] else socket.AF_INET
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:
+            self._fail(c, f"socket(): {exc.strerror or exc}")
+            return
+        sock.setblocking(False)
+        if c.role == "stalled":
+            # a small receive buffer: the stalled client's TCP window closes after a
+            # few KiB, so what it does not read piles up in the *server*
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.cfg["stalled_rcvbuf"])
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.sock = sock
+        c.started_ns = time.time_ns()
+        err = sock.connect_ex(self.cfg["addr"])
+        if err not in (0, errno.EINPROGRESS):
+            self._fail(c, errno.errorcode.get(err, str(err)))
+            return
+        self.byfd[sock.fileno()] = c
+        self.ep.register(sock.fileno(), select.EPOLLOUT)
+
+    def _fail(self, c: Client, error: str) -> None:
+        c.state, c.error = FAILED, error
+        self._close(c)
+
+    def _close(self, c: Client) -> None:
+        if c.sock is not None:
+            fd = c.sock.fileno()
+            if self.byfd.pop(fd, None) is not None:
+                try:
+                    self.ep.unregister(fd)
+                except OSError:
+                    pass
+            c.sock.close()
+            c.sock = None
+
+    def _on_connected(self, c: Client) -> None:
+        err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self._fail(c, errno.errorcode.get(err, str(err)))
+            return
+        c.state = HELLO
+        self.ep.modify(c.sock.fileno(), select.EPOLLIN)
+
+    def _handshake(self, c: Client, data: bytes) -> None:
+        c.handshake += data
+        while b"\n" in c.handshake:
+            line, c.handshake = c.handshake.split(b"\n", 1)
+            text = line.decode("utf-8", "replace").rstrip("\r")
+            if c.state == HELLO and " --- hello:" in text:
+                c.sock.send(f"{c.name}\n".encode())
+                c.state = WELCOME
+            elif c.state == WELCOME and " --- welcome:" in text:
+                self._ready(c)
+                return
+            elif c.state == WELCOME and " !!! name-taken:" in text and c.attempt < 5:
+                c.attempt += 1
+                c.name = f"{c.name[:13]}x{c.attempt}"
+                c.sock.send(f"{c.name}\n".encode())
+            elif " !!! " in text:
+                self._fail(c, text.split(" !!! ", 1)[1][:80])
+                return
+        if len(c.handshake) > 65536:
+            self._fail(c, "no welcome from the server")
+
+    def _ready(self, c: Client) -> None:
+        c.state = READY
+        c.connect_ns = time.time_ns() - c.started_ns
+        rest, c.handshake = c.handshake, b""
+        if c.role == "stalled":
+            # never read again: stop watching the socket, keep it open
+            self.ep.unregister(c.sock.fileno())
+            del self.byfd[c.sock.fileno()]
+            return
+        c.rx = Receiver(run=self.cfg["run"], counting=True)
+        if rest:
+            c.rx.feed(rest, time.time_ns())
+
+    # -- running ----------------------------------------------------------
+
+    def _send_due(self, now: int) -> int:
+        """Send every message that is due; return the ns until the next one (or a default)."""
+        start_ns, end_ns, _ = self.go
+        period = int(1e9 / self.cfg["rate"])
+        wait = 50_000_000
+        for c in self.senders:  # only the senders: this runs on every turn of the loop
+            if c.state != READY:
+                continue
+            while c.next_send_ns <= now and c.next_send_ns < end_ns:
+                sent_ns = time.time_ns()
+                message = make_message(self.cfg["run"], c.sender, c.seq, sent_ns, self.cfg["size"])
+                c.seq += 1
+                c.next_send_ns += period
+                if c.out:
+                    c.out += message
+                    continue
+                try:
+                    n = c.sock.send(message)
+                except BlockingIOError:
+                    n = 0
+                except OSError:
+                    break
+                if n < len(message):
+                    c.out = message[n:]
+                    self.ep.modify(c.sock.fileno(), select.EPOLLIN | select.EPOLLOUT)
+            if c.next_send_ns < end_ns:
+                wait = min(wait, c.next_send_ns - now)
+        return max(0, wait)
+
+    def _flush(self, c: Client) -> None:
+        try:
+            n = c.sock.send(c.out)
+        except BlockingIOError:
+            return
+        except OSError:
+            c.out = b""
+            return
+        c.out = c.out[n:]
+        if not c.out:
+            self.ep.modify(c.sock.fileno(), select.EPOLLIN)
+
+    def _on_readable(self, c: Client) -> None:
+        try:
+            n = c.sock.recv_into(self.buf)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            n, error = 0, exc.strerror or str(exc)
+        else:
+            error = "the server closed the connection"
+        data = bytes(self.view[:n])
+        if not data:
+            if c.state in (HELLO, WELCOME):
+                self._fail(c, error)
+            else:
+                c.state = CLOSED
+                c.closed_during_run = self.phase == "running"
+                c.error = error
+                self._close(c)
+            return
+        if c.state != READY:
+            self._handshake(c, data)
+            return
+        if c.rx.feed(data, time.time_ns()):
+            self.last_token_ns = time.time_ns()
+
+    # -- the loop -----------------------------------------------------------
+
+    def run(self) -> None:
+        raise_fd_limit(len(self.clients) + 64)
+        parent_fd = self.conn.fileno()
+        self.ep.register(parent_fd, select.EPOLLIN)
+        byfd = self.byfd
+        self.conn.send(("alive",))
+        hard = self.cfg["hard_deadline_ns"]
+        ready_sent = False
+        while not self.stop_requested:
+            now = time.time_ns()
+            if now > hard:
+                break
+            timeout_ns = 50_000_000
+            if self.phase == "connecting" or (self.phase == "running" and self.pending):
+                while self.pending and self.pending[0].connect_at_ns <= now:
+                    self._connect(self.pending.pop(0))
+                if self.pending:
+                    timeout_ns = min(timeout_ns, self.pending[0].connect_at_ns - now)
+                deadline = self.cfg["connect_timeout"] * 1e9
+                for c in self.clients:
+                    if c.state in (CONNECTING, HELLO, WELCOME) and c.sock is not None and now - c.started_ns > deadline:
+                        self._fail(c, "no welcome within the connect timeout")
+                if not ready_sent and not self.pending and all(c.state not in (CONNECTING, HELLO, WELCOME) for c in self.clients):
+                    self.conn.send(("ready", self._connect_summary()))
+                    ready_sent = True
+            if self.phase == "running":
+                start_ns, end_ns, drain_ns = self.go
+                if now >= end_ns:
+                    if self.cpu_at_end is None:
+                        self.cpu_at_end = _cpu()
+                    idle = now - max(self.last_token_ns, end_ns)
+                    if now >= drain_ns or idle > self.cfg["idle_ns"]:
+                        break
+                    timeout_ns = min(timeout_ns, 20_000_000)
+                elif now >= start_ns:
+                    timeout_ns = min(timeout_ns, self._send_due(now))
+                else:
+                    timeout_ns = min(timeout_ns, start_ns - now)
+            for fd, events in self.ep.poll(max(0, timeout_ns) / 1e9, 1024):
+                if fd == parent_fd:
+                    self._on_parent()
+                    continue
+                c = byfd.get(fd)
+                if c is None or c.sock is None:
+                    continue
+                if c.state == CONNECTING:
+                    self._on_connected(c)
+                    continue
+                if events & select.EPOLLOUT and c.out:
+                    self._flush(c)
+                if events & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR):
+                    self._on_readable(c)
+        if not ready_sent:
+            self.conn.send(("ready", self._connect_summary()))
+        self.conn.send(("done", self._result()))
+        for c in self.clients:
+            self._close(c)
+
+    def _connect_summary(self) -> dict:
+        registered = [c for c in self.clients if c.state in (READY, CLOSED)]
+        return {
+            "registered": len(registered),
+            "failed": [(c.name, c.error) for c in self.clients if c.state == FAILED],
+        }
+
+    def _result(self) -> dict:
+        latency = Histogram()
+        receivers, left = [], set()
+        for c in self.clients:
+            if c.rx is None:
+                continue
+            latency.merge(c.rx.latency)
+            left.update(c.rx.left)
+            receivers.append({
+                "index": c.index, "unique": c.rx.unique, "duplicates": c.rx.duplicates,
+                "out_of_order": c.rx.out_of_order, "connected_throughout": not c.closed_during_run,
+                "foreign": c.rx.foreign,
+            })
+        end_cpu = self.cpu_at_end if self.cpu_at_end is not None else _cpu()
+        return {
+            "receivers": receivers,
+            "sent": {c.sender: c.seq for c in self.clients if c.role == "send"},
+            "latency": latency.to_dict(),
+            "left": sorted(left),
+            "stalled": [c.name for c in self.clients if c.role == "stalled" and c.state == READY],
+            "closed_during_run": [(c.name, c.error) for c in self.clients if c.closed_during_run],
+            "failed": [(c.name, c.error) for c in self.clients if c.state == FAILED],
+            "connect_ms": sorted(c.connect_ns / 1e6 for c in self.clients if c.connect_ns),
+            # user and system (kernel) CPU over the sending window: on loopback most of
+            # it is the kernel's TCP work for ~100,000 segments/s, not Python
+            "cpu_window_user_s": end_cpu[0] - self.cpu_at_go[0] if self.go else 0.0,
+            "cpu_window_sys_s": end_cpu[1] - self.cpu_at_go[1] if self.go else 0.0,
+            "cpu_window_s": sum(end_cpu) - sum(self.cpu_at_go) if self.go else 0.0,
+        }
+
+
+def worker_main(conn, cfg: dict) -> None:
+    """Entry point of a worker process (a ``multiprocessing`` target)."""
+    try:
+        Worker(conn, cfg).run()
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:
+        pass
+    finally:
+        conn.close()
