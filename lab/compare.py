@@ -132,11 +132,16 @@ def binomial_bounds(n: int, p: float, sigmas: float = 6.0) -> tuple[int, int]:
 
 
 class LossDecision:
-    """Drop or pass, seeded: the same seed gives the same drops (the loopback relay)."""
+    """Drop or pass, seeded: the same seed gives the same drops (the loopback relay).
 
-    def __init__(self, percent: float, seed: int | None):
+    ``flow`` names one direction of one client's traffic; each flow has its
+    own generator, so the drops of a flow do not depend on how the threads
+    happened to interleave the flows: the same seed gives the same result.
+    """
+
+    def __init__(self, percent: float, seed: int | None, flow: str = ""):
         self.percent = percent
-        self.rng = random.Random(seed)
+        self.rng = random.Random(f"{seed}:{flow}")
         self.decisions = 0
         self.drops = 0
 
@@ -394,20 +399,32 @@ class LossyUdpRelay:
 
     def __init__(self, server: tuple[str, int], loss: float, seed: int | None, host: str = "127.0.0.1"):
         self.server = server
-        self.decide = LossDecision(loss, seed)
+        self.loss, self.seed = loss, seed
+        self._decisions: dict[str, LossDecision] = {}
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((host, 0))
         self.address = self.sock.getsockname()
         self.enabled = False
         self._up: dict[tuple, socket.socket] = {}
         self._down: dict[socket.socket, tuple] = {}
+        self._order: dict[tuple, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="lossy-relay", daemon=True)
         self._thread.start()
 
-    def _maybe(self, sock: socket.socket, data: bytes, to: tuple) -> None:
-        if self.enabled and self.decide.drop():
-            return
+    @property
+    def decisions(self) -> int:
+        return sum(d.decisions for d in self._decisions.values())
+
+    @property
+    def drops(self) -> int:
+        return sum(d.drops for d in self._decisions.values())
+
+    def _maybe(self, sock: socket.socket, data: bytes, to: tuple, flow: str) -> None:
+        if self.enabled:
+            decide = self._decisions.setdefault(flow, LossDecision(self.loss, self.seed, flow))
+            if decide.drop():
+                return
         try:
             sock.sendto(data, to)
         except OSError:
@@ -427,9 +444,10 @@ class LossyUdpRelay:
                         up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                         up.bind((self.address[0], 0))
                         self._up[source], self._down[up] = up, source
-                    self._maybe(up, data, self.server)
+                        self._order[source] = len(self._order)  # clients numbered as they appear
+                    self._maybe(up, data, self.server, f"{self._order[source]}:up")
                 else:
-                    self._maybe(self.sock, data, self._down[s])
+                    self._maybe(self.sock, data, self._down[s], f"{self._order[self._down[s]]}:down")
 
     def close(self) -> None:
         self._stop.set()
@@ -582,7 +600,7 @@ def _run_loopback(loss, messages, seed, interval, problem) -> dict:
 
         udp = run_udp_half(lambda: nothing(), lambda k: nothing(), "127.0.0.1", messages, interval, set_loss,
                            port=port, server_address=relay.address)
-        udp["relay"] = {"decisions": relay.decide.decisions, "dropped": relay.decide.drops}
+        udp["relay"] = {"decisions": relay.decisions, "dropped": relay.drops}
     finally:
         relay.close()
     return {"mode": "loopback",

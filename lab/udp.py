@@ -324,7 +324,9 @@ class UdpChatCore:
         decoder = p.LineDecoder()
         for event in decoder.feed(what.payload + b"\n"):
             if isinstance(event, p.Line):
-                out += self._apply(self.room.receive(address, event.text), origin=(member.name, what.seq))
+                # member.address, not address: the room compares members by
+                # identity, and recvfrom returns a new tuple every time.
+                out += self._apply(self.room.receive(member.address, event.text), origin=(member.name, what.seq))
             elif isinstance(event, p.LineTooLong):
                 out += self._to(member, [p.format_error(self.room.clock(), "line-too-long",
                                                         f"lines are at most {p.MAX_LINE_BYTES} bytes; yours was discarded")])

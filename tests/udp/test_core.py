@@ -235,3 +235,11 @@ def test_client_core_notices_a_refusal():
     c = UdpClientCore("alice")
     c.receive(encode_server_line(1, None, p.format_error(0, "name-taken", "'alice' is online already")))
     assert c.refused and not c.joined
+
+
+def test_addresses_are_compared_by_value_not_identity(core):
+    """recvfrom returns a new tuple each time: the sender must still not get its own message."""
+    join(core, tuple(A), "alice")
+    join(core, tuple(B), "bob")
+    out = core.receive((A[0], A[1] + 0), encode_message(1, "hello"))
+    assert [to for to, _ in out] == [B]

@@ -47,6 +47,7 @@ def test_three_clients_chat_over_loopback(server):
             assert [l.rsplit(" ", 1)[1] for l in got] == [str(i) for i in range(20)]  # one datagram, one message
             assert who.core.origins["alice"].to_dict() == {"received": 20, "lost": 0, "duplicated": 0,
                                                              "out_of_order": 0, "highest": 20}
+        assert not any("<alice>" in l for l in alice.lines(0.1))  # a sender does not get its own lines back
         bob.send("/msg carol just you")
         wait_for(carol, "*bob* just you")
         wait_for(bob, "->carol just you")
