@@ -89,6 +89,11 @@ def test_utf8_character_split_between_recvs(impl):
 def test_any_cutting_gives_the_same_lines(impl, texts, ends, cuts):
     ex = load(impl, "ex02_framing")
     story = Story("ex02_framing.LineBuffer: the same bytes, cut anywhere")
+    ends = list(ends[: len(texts)])
+    for i in range(len(ends) - 1):
+        # a lone CR, then an empty line ended by LF, reads as one CRLF: any reader must see it so
+        if ends[i] == b"\r" and texts[i + 1] == "" and ends[i + 1].startswith(b"\n"):
+            ends[i] = b"\r\n"
     stream = b"".join(t.encode() + e for t, e in zip(texts, ends))
     points = sorted({c for c in cuts if c < len(stream)} | {0, len(stream)})
     chunks = [stream[a:b] for a, b in zip(points, points[1:])]
