@@ -118,9 +118,10 @@ def summary_table(streams: list[Stream], title: str = "Connections"):
 
     table = Table(title=title, title_style="bold", expand=True)
     for col, justify in (("stream", "right"), ("client (ephemeral port)", "left"), ("server", "left"),
-                         ("handshake", "left"), ("duration s", "right"), ("packets", "right"),
+                         ("handshake", "left"), ("secs", "right"), ("pkts", "right"),
                          ("bytes c→s", "right"), ("bytes s→c", "right"), ("retrans", "right"), ("ended", "left")):
-        table.add_column(col, justify=justify)
+        table.add_column(col, justify=justify, no_wrap=col not in ("ended", "handshake"),
+                         ratio=1 if col == "ended" else None)
     for st in streams:
         s = st.summary()
         ended = s["ended"]

@@ -1,0 +1,188 @@
+"""Live capture on lo (privileged: root or CAP_NET_RAW; CI runs these)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from lab.capture import Sniffer, annotate, annotate_with_streams, read_pcap
+from tests.capture import scenarios as sc
+
+pytestmark = pytest.mark.privileged
+
+
+def _mine(segments, ports):
+    """Only the segments of connections whose client port is ours (other tests share lo)."""
+    return [s for s in segments if s.sport in ports or s.dport in ports]
+
+
+@contextlib.contextmanager
+def sniffing(port):
+    sniffer = Sniffer(iface="lo", port=port)
+    sniffer.start()
+    try:
+        yield sniffer
+    finally:
+        time.sleep(0.1)
+        sniffer.stop()
+
+
+def _listener():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    return srv
+
+
+def test_handshake_fin_and_no_duplicates():
+    srv = _listener()
+    port = srv.getsockname()[1]
+    with sniffing(port) as sniffer:
+        client = socket.create_connection(("127.0.0.1", port))
+        mine = client.getsockname()[1]
+        conn, _ = srv.accept()
+        client.sendall(b"alice\n")
+        conn.recv(100)
+        client.close()                       # orderly close: FIN
+        conn.recv(100)
+        conn.close()
+    srv.close()
+    segs = [s for s in sniffer.segments if mine in (s.sport, s.dport)]
+    anns = annotate(segs)
+    assert [a.flags for a in anns[:3]] == ["S", "SA", "A"], "exactly three handshake packets first"
+    assert sum(1 for a in anns if "S" in a.flags) == 2
+    syn, synack, ack = segs[:3]
+    assert synack.ack == (syn.seq + 1) & 0xFFFFFFFF, "SYN-ACK acknowledges ISN + 1"
+    assert ack.ack == (synack.seq + 1) & 0xFFFFFFFF
+    assert anns[2].step == "ACK 3/3"
+    keys = [(s.src, s.sport, s.seq, s.ack, s.flags, s.length) for s in segs]
+    assert len(keys) == len(set(keys)), "a packet was captured twice"
+    fins = [a for a in anns if "F" in a.flags]
+    assert [a.role for a in fins] == ["client", "server"]
+    assert not any("R" in a.flags for a in anns)
+    assert sniffer.drops.total == 0
+
+
+def test_rst_after_close_with_unread_data():
+    srv = _listener()
+    port = srv.getsockname()[1]
+    with sniffing(port) as sniffer:
+        client = socket.create_connection(("127.0.0.1", port))
+        mine = client.getsockname()[1]
+        conn, _ = srv.accept()
+        conn.sendall(b"12:00:00 <bob> unread\r\n")
+        time.sleep(0.1)
+        client.close()                       # unread data in the buffer: RST
+        with pytest.raises(ConnectionResetError):
+            conn.recv(100)
+        conn.close()
+    srv.close()
+    anns = annotate([s for s in sniffer.segments if mine in (s.sport, s.dport)])
+    rst = [a for a in anns if "R" in a.flags]
+    assert len(rst) == 1 and rst[0].role == "client"
+    assert not any("F" in a.flags for a in anns)
+
+
+def test_pcap_round_trip_read_by_tshark(tmp_path: Path):
+    port = sc.free_port()
+    with sniffing(port) as sniffer:
+        sc.scenario_fin(port)
+    path = sniffer.write(tmp_path / "live.pcap")
+    assert read_pcap(path) == sniffer.segments
+    rows = sc.tshark_fields(path)
+    assert [int(r["frame.number"]) for r in rows] == [s.number for s in sniffer.segments]
+    # tshark on our file agrees with our annotator, and sees no duplicate (no retransmission) on lo.
+    for ann, row in zip(annotate(sniffer.segments), rows):
+        assert (ann.seq, ann.ack, ann.segment.length) == (int(row["tcp.seq"]), int(row["tcp.ack"]), int(row["tcp.len"]))
+        assert sorted(ann.analysis) == sorted(row["analysis"])
+
+
+@pytest.mark.slow
+def test_fresh_lossy_capture_matches_tshark(tmp_path: Path):
+    """Record with tcpdump under 20% loss (nftables) and compare with tshark, packet for packet."""
+    port = sc.free_port()
+    path = tmp_path / "fresh.pcap"
+    with sc.tcpdump(path, port):
+        with sc.nft_loss(port, 20, table=f"chatlab_test_{uuid.uuid4().hex[:8]}"):
+            sc.scenario_bulk(port, 60_000)
+    rows = sc.tshark_fields(path)
+    anns = annotate(read_pcap(path))
+    assert len(anns) == len(rows) > 20
+    for ann, row in zip(anns, rows):
+        assert (ann.stream, ann.seq, ann.ack, ann.segment.length, sorted(ann.analysis)) == (
+            int(row["tcp.stream"]), int(row["tcp.seq"]), int(row["tcp.ack"]), int(row["tcp.len"]),
+            sorted(row["analysis"])), f"frame {ann.segment.number}"
+    assert any("retransmission" in a.analysis for a in anns)
+
+
+def test_capture_inside_a_network_namespace():
+    name = f"chatlab-cap-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        sniffer = Sniffer(iface="lo", port=7777, netns=name).start()
+        try:
+            code = ("import socket\n"
+                    "try: socket.create_connection(('127.0.0.1', 7777), timeout=2)\n"
+                    "except OSError: pass\n")
+            subprocess.run(["ip", "netns", "exec", name, sys.executable, "-c", code], check=True, timeout=20)
+            time.sleep(0.2)
+        finally:
+            sniffer.stop()
+        anns = annotate(sniffer.segments)
+        assert [a.flags for a in anns] == ["S", "AR"], "the refused SYN in the namespace, once each"
+        assert "nothing listens" in anns[1].annotation
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def test_real_chat_server_quit_gives_fin_and_kill_gives_rst():
+    from lab.demo import CAROL, Client
+    from lab.server import ChatServer, ServerConfig
+
+    server = ChatServer(ServerConfig(host="127.0.0.1", port=0, shutdown_grace=0.2))
+    server.start()
+    port = server.address[1]
+    carol = None
+    try:
+        with sniffing(port) as sniffer:
+            bob = Client(port, "bob")
+            bob_port = bob.sock.getsockname()[1]
+            bob.send("/quit")
+            bob.expect(b"--- bye")
+            bob.sock.settimeout(2)
+            while bob.sock.recv(4096):
+                pass
+            bob.close()
+            carol = subprocess.Popen([sys.executable, "-c", CAROL, str(port)], stdout=subprocess.PIPE, text=True)
+            assert carol.stdout.readline().strip() == "ready"
+            alice = Client(port, "alice")
+            alice.send("carol, unread")
+            time.sleep(0.3)
+            carol.send_signal(signal.SIGKILL)
+            carol.wait(5)
+            alice.expect(b"carol left")
+            alice.close()
+    finally:
+        if carol is not None and carol.poll() is None:
+            carol.kill()
+        server.stop()
+    anns, streams = annotate_with_streams(sniffer.segments, {port})
+    by_client = {s.client[1]: s for s in streams}
+    bob_stream = by_client[bob_port]
+    bob_anns = [a for a in anns if a.stream == bob_stream.index]
+    assert [a.flags for a in bob_anns[:3]] == ["S", "SA", "A"]
+    assert sorted(a.role for a in bob_anns if "F" in a.flags) == ["client", "server"]
+    assert any(a.text and a.text[0].startswith("/quit") for a in bob_anns)
+    rst_streams = [s for s in streams if s.rst_from == "client"]
+    assert rst_streams, "killing carol with unread data sends RST"
+    assert any(a.role == "client" and "R" in a.flags for a in anns if a.stream == rst_streams[0].index)
