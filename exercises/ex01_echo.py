@@ -1,4 +1,4 @@
-"""Exercise 1: a TCP echo server and its client (10 points).
+"""Exercise 1: a TCP echo server and its client.
 
 What you learn
 --------------

@@ -1,4 +1,4 @@
-"""Exercise 2: framing a byte stream into lines (10 points).
+"""Exercise 2: framing a byte stream into lines.
 
 What you learn
 --------------

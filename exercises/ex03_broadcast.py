@@ -1,4 +1,4 @@
-"""Exercise 3: the threaded broadcast server (15 points).
+"""Exercise 3: the threaded broadcast server.
 
 What you learn
 --------------

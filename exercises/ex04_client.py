@@ -1,4 +1,4 @@
-"""Exercise 4: the two-thread chat client (10 points).
+"""Exercise 4: the two-thread chat client.
 
 What you learn
 --------------

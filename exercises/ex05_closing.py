@@ -1,4 +1,4 @@
-"""Exercise 5: closing connections -- FIN or RST, and a clean Ctrl-C (15 points).
+"""Exercise 5: closing connections -- FIN or RST, and a clean Ctrl-C.
 
 What you learn
 --------------

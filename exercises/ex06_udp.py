@@ -1,4 +1,4 @@
-"""Exercise 6: the UDP chat -- datagrams, no connection, counting loss (15 points).
+"""Exercise 6: the UDP chat -- datagrams, no connection, counting loss.
 
 What you learn
 --------------

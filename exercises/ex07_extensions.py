@@ -1,4 +1,4 @@
-"""Exercise 7: chat extensions -- timestamps, private messages, the user list, history (10 points).
+"""Exercise 7: chat extensions -- timestamps, private messages, the user list, history.
 
 What you learn
 --------------

@@ -1,4 +1,4 @@
-"""Exercise 8: TLS -- wrapping the sockets and verifying the certificate (10 points).
+"""Exercise 8: TLS -- wrapping the sockets and verifying the certificate.
 
 What you learn
 --------------

@@ -1,4 +1,4 @@
-"""Exercise 9: reading the wire -- annotating captured TCP segments (15 points).
+"""Exercise 9: reading the wire -- annotating captured TCP segments.
 
 What you learn
 --------------
