@@ -32,7 +32,10 @@ def run(args: argparse.Namespace) -> int:
     result = report(scores, args.impl)
     all_passed = all(not s.failed for s in scores.values()) and any(s.passed for s in scores.values())
     if args.json:
-        print(json.dumps(result, indent=2))
+        try:
+            print(json.dumps(result, indent=2))
+        except BrokenPipeError:  # `chatlab grade --json | head`
+            pass
         return 0 if all_passed else 1
 
     from rich.console import Console
