@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench.startup import startup  # noqa: E402
 from lab.load.runner import LoadConfig, run_load  # noqa: E402
 
 DOC = os.path.join(ROOT, "docs", "PERFORMANCE.md")
@@ -153,6 +154,7 @@ def _readline(proc: subprocess.Popen, timeout: float) -> str:
 def measure(kind: str, point: str, duration: float, nodelay: int | None = None) -> dict:
     """Run one load point against one server; return a row of the table."""
     spec = POINTS[point]
+    background = wait_for_quiet()
     with ServerProcess(kind, sndbuf=spec.get("sndbuf"), nodelay=nodelay) as server:
         cfg = LoadConfig(host=server.host, port=server.port, clients=spec["clients"], senders=spec["senders"],
                          rate=spec["rate"], duration=duration, ramp=max(2.0, spec["clients"] / 250),
@@ -172,35 +174,34 @@ def measure(kind: str, point: str, duration: float, nodelay: int | None = None) 
         "closed_by_server": report["closed_by_server"]["count"],
         "stalled_dropped": [f"{why}" for _, why in report["stalled"]["dropped"]],
         "receivers_incomplete": report["receivers_incomplete"],
+        "background_busy": round(background, 2),
     }
 
 
-# -- start-up time -------------------------------------------------------------
+# -- other load on the machine -------------------------------------------------
 
 
-def startup(repeat: int = 5) -> list[dict]:
-    """Median wall time of `chatlab server --help` and `chatlab client --help`, fresh interpreters."""
-    rows = []
-    for command in ("server", "client"):
-        times = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            done = subprocess.run([sys.executable, "-m", "lab", command, "--help"], cwd=ROOT,
-                                  capture_output=True, timeout=30)
-            times.append(time.perf_counter() - t)
-        times.sort()
-        heavy = subprocess.run(
-            [sys.executable, "-c", f"import lab.commands.{command}, sys; "
-             "print(','.join(m for m in ('scapy','jupyter','IPython','matplotlib','numpy') if m in sys.modules))"],
-            cwd=ROOT, capture_output=True, text=True, timeout=30)
-        rows.append({"command": f"chatlab {command} --help", "ok": done.returncode == 0,
-                     "median_s": round(times[len(times) // 2], 3), "max_s": round(times[-1], 3),
-                     "heavy_modules": heavy.stdout.strip() if heavy.returncode == 0 else "(module missing)"})
-    t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "pass"], capture_output=True, timeout=30)
-    rows.append({"command": "python -c pass (the floor)", "ok": True,
-                 "median_s": round(time.perf_counter() - t, 3), "max_s": None, "heavy_modules": ""})
-    return rows
+def busy_fraction(seconds: float = 1.0) -> float:
+    """Share of all CPUs busy during ``seconds`` (from /proc/stat), before we start anything."""
+    def read():
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        idle = values[3] + values[4]  # idle + iowait
+        return sum(values), idle
+
+    total0, idle0 = read()
+    time.sleep(seconds)
+    total1, idle1 = read()
+    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def wait_for_quiet(limit: float = 0.15, patience: float = 60.0) -> float:
+    """Wait (at most ``patience`` s) until other programs use under ``limit`` of the CPUs; return the last share."""
+    deadline = time.monotonic() + patience
+    busy = busy_fraction()
+    while busy > limit and time.monotonic() < deadline:
+        busy = busy_fraction(2.0)
+    return busy
 
 
 # -- the document ----------------------------------------------------------
@@ -216,16 +217,19 @@ def tables(mach: dict, rows: list[dict], nagle: list[dict], start: list[dict], d
            f"Measured {mach['date']} by `make bench` (`python bench/run.py`) on: **{mach['cpu']}**, "
            f"{mach['cores']} cores, Linux {mach['kernel']}, Python {mach['python']}; loopback; "
            f"{duration:g} s of sending per point. The load generator runs on the same cores as the "
-           "server, so its own CPU is listed too.", "",
+           "server, so its own CPU is listed too. *Other load* is the share of the CPUs that other programs "
+           "used just before the point started (the bench waits up to a minute for it to fall under 15 %); "
+           "numbers taken on a busy machine are not comparable.", "",
            "| server | load | deliveries/s | reach | p50 ms | p99 ms | max ms | server CPU (cores) "
-           "| server RSS MiB | load-gen CPU (cores) | stalled reader |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+           "| server RSS MiB | load-gen CPU (cores) | stalled reader | other load |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
     for r in rows:
         stalled = "; ".join(r["stalled_dropped"]) or ("not dropped" if r["point"] == "stalled" else "")
         out.append(f"| {r['server']} | {r['label']} | {_f(r['deliveries_per_s'], '{:,.0f}')} "
                    f"| {_f(r['reach'], '{:.3f}')} | {_f(r['p50_ms'], '{:.1f}')} | {_f(r['p99_ms'], '{:.1f}')} "
                    f"| {_f(r['max_ms'], '{:.1f}')} | {_f(r['server_cpu_cores'], '{:.2f}')} "
-                   f"| {_f(r['server_rss_mib'], '{:.0f}')} | {_f(r['load_cpu_cores'], '{:.2f}')} | {stalled} |")
+                   f"| {_f(r['server_rss_mib'], '{:.0f}')} | {_f(r['load_cpu_cores'], '{:.2f}')} | {stalled} "
+                   f"| {r['background_busy']:.0%} |")
     problems = [r for r in rows if r["duplicates"] or r["out_of_order"] or r["connect_failed"] or r["closed_by_server"]]
     for r in problems:
         out.append(f"\nNote: {r['server']} at {r['label']}: {r['duplicates']} duplicates, {r['out_of_order']} out of "
