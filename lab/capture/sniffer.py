@@ -244,6 +244,15 @@ def _make_supersocket(sock: socket.socket, linktype: int, loopback: bool, port: 
     return PacketSocket()
 
 
+class _Captured:
+    """What prn receives when the socket is drained after stop (same shape as scapy's Raw)."""
+
+    __slots__ = ("load", "time")
+
+    def __init__(self, load: bytes, time: float):
+        self.load, self.time = load, time
+
+
 class Sniffer:
     """Capture packets on one interface (optionally in a network namespace).
 
@@ -357,6 +366,7 @@ class Sniffer:
             except Exception as exc:  # scapy re-raises the thread's exception
                 error = exc
             error = error or self._sniffer.exception
+        self._drain_socket()
         self._read_stats()
         drops = self.drops
         if self._sock is not None:
@@ -366,6 +376,28 @@ class Sniffer:
         if error is not None:
             raise CaptureError(f"the capture thread failed: {error}")
         return drops
+
+    def _drain_socket(self, budget: float = 2.0) -> None:
+        """Read what the kernel still holds for us after the sniff loop ended (bounded in time).
+
+        When the capture fell behind, packets wait in the socket buffer; stopping
+        without reading them would lose them without counting them anywhere.
+        """
+        if self._sock is None or self._sock.closed:
+            return
+        import time
+
+        self._sock.ins.setblocking(False)
+        deadline = time.monotonic() + budget
+        while time.monotonic() < deadline:
+            try:
+                cls, data, ts = self._sock.recv_raw()
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break
+            if data and cls is not None:
+                self._on_packet(_Captured(data, ts))
 
     def write(self, path: str | Path) -> Path:
         """Write the frames captured so far as a pcap (tcpdump/tshark/Wireshark open it)."""
