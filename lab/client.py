@@ -163,7 +163,6 @@ class ChatClient:
         self.reader: LineReader | None = None
         self.name: str | None = None
         self._send_wire: Callable[[bytes], None] | None = None
-        self._encode: Callable[[bytes], bytes] = lambda data: data
         self._started = 0.0
         self.bytes_out = 0
         self.lines_out = 0
@@ -211,21 +210,16 @@ class ChatClient:
         except TlsHandshakeError as error:
             sock.close()
             raise ClientError(f"TLS with {self.host}:{self.port} failed: {error.reason}")
-        lock = threading.Lock()
-
-        def send_wire(data: bytes) -> None:
-            with lock:
-                sock.sendall(data)
-
-        transport.on_wire = send_wire
-        self._encode = transport.encode
-        self._send_wire = send_wire
+        # The input thread sends while the receiver thread reads: the
+        # transport's own lock keeps encryption and sending together.
+        transport.on_wire_pending = lambda: transport.sendall(b"")
+        self._send_wire = transport.sendall
         self.log.emit(ev.Note(side="client", text=f"TLS handshake complete: {transport.describe()}"))
         return transport.recv
 
     def send_line(self, text: str) -> None:
         data = text.encode("utf-8", errors="replace") + b"\n"
-        self._send_wire(self._encode(data))
+        self._send_wire(data)
         self.bytes_out += len(data)
         self.lines_out += 1
 

@@ -57,15 +57,21 @@ class Outbox:
         self.lines_out = 0
         self.peak_backlog = 0
 
-    def push(self, data: bytes) -> None:
-        """Queue ``data`` for this member; never blocks."""
+    def push(self, data: bytes, wire: bool = False) -> None:
+        """Queue ``data`` for this member; never blocks.
+
+        ``wire=True`` means the bytes are already in wire form (e.g. a TLS
+        close_notify record) and must not be encoded again.
+        """
         overflow = False
         with self.lock:
             if self.closed:
                 return
             self.lines_out += data.count(b"\n")
-            if self.encode is not None:
+            if self.encode is not None and not wire:
                 data = self.encode(data)
+            if not data:
+                return
             if self.backlog:
                 if len(self.backlog) + len(data) > self.limit:
                     overflow = True
@@ -82,14 +88,6 @@ class Outbox:
                     self.writer.want_write(self)
         if overflow:
             self.on_overflow()
-
-    def push_wire(self, data: bytes) -> None:
-        """Queue bytes that are already in wire form (e.g. TLS records)."""
-        encode, self.encode = self.encode, None
-        try:
-            self.push(data)
-        finally:
-            self.encode = encode
 
     def flush_some(self) -> bool:
         """Send what the kernel will take now; True when nothing is left to send."""

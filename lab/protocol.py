@@ -447,13 +447,3 @@ def parse_server_line(line: str) -> ServerLine | None:
 def reason_keyword(reason: str) -> str:
     """The keyword a leave reason starts with: quit, closed, reset, ..."""
     return reason.split(":", 1)[0].strip()
-
-
-def looks_like_tls_hello(first_bytes: bytes) -> bool:
-    """True if a connection's first bytes are a TLS ClientHello record.
-
-    A TLS record starts with content type 22 (handshake) and version 3.x;
-    no chat line starts that way, so the plain server can tell the user
-    they used TLS on the plain port.
-    """
-    return len(first_bytes) >= 3 and first_bytes[0] == 0x16 and first_bytes[1] == 0x03 and first_bytes[2] <= 0x04

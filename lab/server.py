@@ -19,6 +19,7 @@ and reports every connection's life to a ``lab.lifecycle.EventLog``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 import threading
@@ -33,6 +34,7 @@ from lab.ratelimit import TokenBucket
 from lab.room import Close, Deliver, Room
 from lab.sockopts import set_recv_timeout
 from lab.tcpinfo import read_tcp_info
+from lab.tls.detect import looks_like_tls_client_hello
 
 
 class ServerError(Exception):
@@ -358,10 +360,18 @@ class ChatServer:
         try:
             transport.handshake(self.config.tls_handshake_timeout)
         except TlsHandshakeError as error:
+            if error.kind == "plaintext":
+                # Someone typed at the TLS port with nc or telnet: tell them why, in plain text.
+                line = p.encode(p.format_error(time.time(), "tls-required",
+                                               "this port speaks TLS; connect with `chatlab client --tls`"))
+                with contextlib.suppress(OSError):
+                    conn.sock.send(line, SEND_FLAGS)
             raise _Ended("dropped", f"TLS handshake failed: {error.reason}") from None
         conn.transport = transport
         conn.outbox.encode = transport.encode
-        transport.on_wire = conn.outbox.push_wire
+        # Records OpenSSL makes by itself (TLS 1.3 tickets, alerts) leave through
+        # the outbox too, so every record reaches the wire in order.
+        transport.on_wire_pending = lambda: conn.outbox.push(b"")
         self.log.emit(ev.Note(conn=conn.number, text=f"TLS handshake complete: {transport.describe()}"))
 
     def _read_lines(self, conn: Connection) -> None:
@@ -374,7 +384,7 @@ class ChatServer:
             data = conn.transport.recv(4096)
             if not data:
                 raise _Ended("fin")
-            if first and self.config.tls is None and p.looks_like_tls_hello(data):
+            if first and self.config.tls is None and looks_like_tls_client_hello(data):
                 raise _Ended("dropped", "a TLS ClientHello arrived on the plain-text port "
                                         "(the client used --tls; this server runs without it)")
             first = False
@@ -446,7 +456,7 @@ class ChatServer:
             flush = 0.0 if how in ("rst", "timeout") or detail == "send queue exceeded" else self.config.shutdown_grace
             goodbye = conn.transport.goodbye()
             if goodbye:
-                conn.outbox.push_wire(goodbye)
+                conn.outbox.push(goodbye, wire=True)
             conn.outbox.close(flush_timeout=flush)
         try:
             conn.sock.shutdown(socket.SHUT_RDWR)

@@ -209,8 +209,3 @@ def test_lines_that_are_not_protocol_are_none():
 def test_reason_keyword():
     assert p.reason_keyword(p.REASON_RESET) == "reset"
     assert p.reason_keyword(p.reason_quit("bye: all")) == "quit"
-
-
-def test_tls_hello_detection():
-    assert p.looks_like_tls_hello(b"\x16\x03\x01\x02\x00\x01")
-    assert not p.looks_like_tls_hello(b"alice\r\n")
