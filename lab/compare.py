@@ -690,7 +690,7 @@ def plot_compare(results: dict, axes=None):
     axes[1].set_xticklabels(marks)
     axes[1].set_yscale("log")
     axes[1].set_ylabel("latency of delivered messages (ms, log scale)")
-    axes[1].set_title("latency: TCP waits for retransmissions")
+    axes[1].set_title("latency: TCP waits for retransmissions" if "tcp" in protos else "latency")
     axes[1].legend()
     fig.tight_layout()
     return fig

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -178,4 +179,23 @@ def test_cli_up_status_exec_down(prefix):
     assert ex.returncode == 0 and "10.77.1.2" in ex.stdout
     down = chatlab("down")
     assert down.returncode == 0
+    assert _leftovers(prefix) == []
+
+
+@pytest.mark.privileged
+def test_ctrl_c_during_up_leaves_nothing(prefix):
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "netlab", "up", "--clients", "40", "--prefix", prefix],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(ns.startswith(prefix + "-") for ns in list_namespaces()):
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)  # half way through building 42 namespaces
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, (out, err)
+    assert "removed" in err and "Traceback" not in err
     assert _leftovers(prefix) == []
