@@ -36,7 +36,10 @@ in your copy -- for ``server_line``)::
 
 Use ``left (reset)`` instead of ``left (closed)`` when ``recv`` raised
 ``ConnectionResetError`` (the client's RST; exercise 5 is about that).  Empty
-lines are ignored.  Try it::
+lines are ignored.  One command is part of this subset: the line ``/quit``
+(what ``chatlab client`` sends when you leave) gets ``--- bye: see you``
+and the server closes the connection; the others see ``*** NAME left
+(quit)``.  Try it::
 
     python -m exercises.ex03_broadcast 5050     # then, in two other terminals:
     chatlab client 127.0.0.1 --port 5050 --name alice      (or: nc 127.0.0.1 5050)
@@ -127,7 +130,8 @@ class BroadcastServer:
            ``conn: NAME`` to ``self.clients`` (under the lock) and
            broadcast ``*** NAME joined`` to the others.
         3. Every later non-empty line TEXT: broadcast ``<NAME> TEXT`` to
-           everyone but this client.
+           everyone but this client -- except ``/quit``: send this client
+           ``--- bye: see you`` and stop reading (``left (quit)``).
         4. When the lines end (the client closed: ``left (closed)``) or
            ``recv`` raised ``ConnectionResetError`` (``left (reset)``) or
            another ``OSError``: remove the client from the list (under the
@@ -151,6 +155,10 @@ class BroadcastServer:
                     with self.lock:
                         self.clients[conn] = name
                     self.broadcast(server_line("***", f"{name} joined"), exclude=conn)
+                elif text == "/quit":
+                    conn.sendall(server_line("---", "bye: see you"))
+                    how = "quit"
+                    break
                 else:
                     self.broadcast(server_line(f"<{name}>", text), exclude=conn)
         except ConnectionResetError:

@@ -71,3 +71,12 @@ def test_grade_table_and_errors():
     bad = _grade("ex99")
     assert bad.returncode == 2 and bad.stderr.strip().startswith("chatlab grade: no exercise called 'ex99'")
     assert "Traceback" not in bad.stderr
+
+
+def test_documented_autograding_matches_the_points():
+    text = (ROOT / "docs" / "EXERCISES.md").read_text()
+    block = text.split("```json", 1)[1].split("```", 1)[0]
+    tests = json.loads(block)["tests"]
+    assert [(t["run"], t["points"]) for t in tests] == [(f"chatlab grade {e.key}", e.points) for e in EXERCISES]
+    for exercise in EXERCISES:  # the table at the top of the page too
+        assert f"`exercises/{exercise.module}.py` |" in text and f"| {exercise.points} |" in text

@@ -120,6 +120,24 @@ def test_list_of_clients_follows_joins_and_leaves(impl):
         story.check(names == ["bob"], "server.clients to hold only bob once alice left", names)
 
 
+def test_quit(impl):
+    story = Story("ex03_broadcast: /quit")
+    with running_server(impl, story) as (server, connect):
+        alice, bob = connect("alice"), connect("bob")
+        _joined(story, alice)
+        _joined(story, bob)
+        alice.send("/quit")
+        story.step("alice sent '/quit'")
+        line = alice.expect(TIME + r"--- bye: ")
+        story.check(line is not None, "alice to receive 'HH:MM:SS --- bye: see you'", alice.transcript())
+        how = alice.wait_closed(3)
+        story.check(how == "fin", "the server to close alice's connection after the bye (a FIN)", how)
+        line = bob.expect(TIME + r"\*\*\* alice left \(quit\)$")
+        story.check(line is not None, "bob to receive 'HH:MM:SS *** alice left (quit)'", bob.transcript())
+        story.check(all("<alice> /quit" not in line for line in bob.seen), "'/quit' NOT relayed as a message",
+                    bob.transcript())
+
+
 def test_a_silent_client_does_not_block_the_others(impl):
     story = Story("ex03_broadcast: one thread per client")
     with running_server(impl, story) as (server, connect):
