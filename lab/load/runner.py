@@ -50,6 +50,8 @@ class LoadConfig:
 
     def check(self) -> None:
         """Raise LoadError with a one-line reason if the numbers make no sense."""
+        if not 1 <= self.port <= 65535:
+            raise LoadError("--port must be between 1 and 65535")
         if not 1 <= self.clients <= 50_000:
             raise LoadError("--clients must be between 1 and 50000")
         if not 0 <= self.senders <= self.clients:
