@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from lab.netlab import Netlab, NetlabError, list_namespaces, loss_ruleset, parse_loss_ruleset
+from lab.netlab import NFT_TABLE, Netlab, NetlabError, list_namespaces, loss_ruleset, parse_loss_ruleset
 
 
 def _unique(tag: str) -> str:
@@ -25,7 +25,9 @@ def _leftovers(prefix: str) -> list[str]:
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     found += [l for l in links.splitlines() if "to-client" in l or "to-server" in l]
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
-    found += [t for t in tables.splitlines() if "chatlab" in t]
+    # Our table lives in the router namespace only; one in the machine's own
+    # namespace would be a leak.  (Other tests may have tables of other names.)
+    found += [t for t in tables.splitlines() if t.strip() == f"table inet {NFT_TABLE}"]
     return found
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -140,3 +141,33 @@ def test_client_says_clearly_when_nobody_listens():
     out = proc.communicate(input="", timeout=30)[0]
     assert proc.returncode == 1
     assert "ICMP port unreachable" in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_serve_udp_stops_cleanly_and_tells_members(sig):
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    code = f"import sys; from lab.udp import serve_udp; sys.exit(serve_udp('127.0.0.1', {port}))"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = None
+    try:
+        assert "udp 127.0.0.1" in proc.stdout.readline()
+        client = UdpChatClient(("127.0.0.1", port), "alice")
+        client.join()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=5)
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err and "server stopped" in out
+        wait_for(client, "--- shutdown")
+    finally:
+        if client:
+            client.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # the port is free again at once (UDP has no TIME_WAIT)
+    again = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    again.bind(("127.0.0.1", port))
+    again.close()
