@@ -170,6 +170,7 @@ def measure(kind: str, point: str, duration: float, nodelay: int | None = None) 
         "server_cpu_cores": None if cores is None else round(cores, 2),
         "server_rss_mib": None if rss is None else round(rss / 1024, 1),
         "load_cpu_cores": report["load_cpu"]["cores"],
+        "load_read_lag_p99_ms": report["read_lag_ms"]["p99"],
         "connect_failed": report["connect"]["failed"],
         "closed_by_server": report["closed_by_server"]["count"],
         "stalled_dropped": [f"{why}" for _, why in report["stalled"]["dropped"]],
@@ -217,18 +218,20 @@ def tables(mach: dict, rows: list[dict], nagle: list[dict], start: list[dict], d
            f"Measured {mach['date']} by `make bench` (`python bench/run.py`) on: **{mach['cpu']}**, "
            f"{mach['cores']} cores, Linux {mach['kernel']}, Python {mach['python']}; loopback; "
            f"{duration:g} s of sending per point. The load generator runs on the same cores as the "
-           "server, so its own CPU is listed too. *Other load* is the share of the CPUs that other programs "
+           "server, so its own CPU is listed too, and *load-gen lag* bounds how much of a latency is the "
+           "load generator's own delay in reading. *Other load* is the share of the CPUs that other programs "
            "used just before the point started (the bench waits up to a minute for it to fall under 15 %); "
            "numbers taken on a busy machine are not comparable.", "",
            "| server | load | deliveries/s | reach | p50 ms | p99 ms | max ms | server CPU (cores) "
-           "| server RSS MiB | load-gen CPU (cores) | stalled reader | other load |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+           "| server RSS MiB | load-gen CPU (cores) | load-gen lag p99 ms | stalled reader | other load |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
     for r in rows:
         stalled = "; ".join(r["stalled_dropped"]) or ("not dropped" if r["point"] == "stalled" else "")
         out.append(f"| {r['server']} | {r['label']} | {_f(r['deliveries_per_s'], '{:,.0f}')} "
                    f"| {_f(r['reach'], '{:.3f}')} | {_f(r['p50_ms'], '{:.1f}')} | {_f(r['p99_ms'], '{:.1f}')} "
                    f"| {_f(r['max_ms'], '{:.1f}')} | {_f(r['server_cpu_cores'], '{:.2f}')} "
-                   f"| {_f(r['server_rss_mib'], '{:.0f}')} | {_f(r['load_cpu_cores'], '{:.2f}')} | {stalled} "
+                   f"| {_f(r['server_rss_mib'], '{:.0f}')} | {_f(r['load_cpu_cores'], '{:.2f}')} "
+                   f"| {_f(r['load_read_lag_p99_ms'], '{:.1f}')} | {stalled} "
                    f"| {r['background_busy']:.0%} |")
     problems = [r for r in rows if r["duplicates"] or r["out_of_order"] or r["connect_failed"] or r["closed_by_server"]]
     for r in problems:

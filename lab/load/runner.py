@@ -202,13 +202,14 @@ def _pct(values: list[float], p: float) -> float | None:
 def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finished_ns, connect_wall) -> dict:
     results = [d[1] for d in done if d]
     sent: dict[int, int] = {}
-    latency = Histogram()
+    latency, read_lag = Histogram(), Histogram()
     receivers: list[ReceiverResult] = []
     left, stalled, closed, failed, connect_ms = set(), [], [], [], []
     cpu_window = cpu_user = cpu_sys = 0.0
     for r in results:
         sent.update({int(k): v for k, v in r["sent"].items()})
         latency.merge(Histogram.from_dict(r["latency"]))
+        read_lag.merge(Histogram.from_dict(r["read_lag"]))
         receivers += [ReceiverResult(x["index"], x["unique"], x["duplicates"], x["out_of_order"], x["connected_throughout"])
                       for x in r["receivers"]]
         left.update(tuple(x) for x in r["left"])
@@ -247,6 +248,10 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
             "max": _ms(latency.max_us if latency.total else None),
             "samples": latency.total,
         },
+        # per turn of a worker's loop: the time to read every socket that was ready,
+        # an upper bound on how much the load generator itself adds to a latency
+        "read_lag_ms": {"p50": _ms(read_lag.percentile(50)), "p99": _ms(read_lag.percentile(99)),
+                        "max": _ms(read_lag.max_us if read_lag.total else None)},
         "closed_by_server": {"count": len(closed), "examples": closed[:5]},
         "stalled": {"count": cfg.stalled, "registered": len(stalled), "dropped": stalled_left},
         "workers_reported": len(results),

@@ -92,6 +92,7 @@ class Worker:
         self.cpu_at_go = (0.0, 0.0)
         self.cpu_at_end = None
         self.stop_requested = False
+        self.read_lag = Histogram()
 
     # -- pipe to the parent ------------------------------------------------
 
@@ -315,7 +316,9 @@ class Worker:
                 else:
                     timeout_ns = min(timeout_ns, start_ns - now)
             tokens = 0
-            for fd, events in self.ep.poll(max(0, timeout_ns) / 1e9, 1024):
+            ready = self.ep.poll(max(0, timeout_ns) / 1e9, 1024)
+            polled_ns = time_ns()
+            for fd, events in ready:
                 c = byfd.get(fd)
                 if c is None:
                     if fd == parent_fd:
@@ -347,7 +350,11 @@ class Worker:
                 if events & (EPOLLIN | select.EPOLLHUP | select.EPOLLERR):
                     self._on_readable(c)
             if tokens:
-                self.last_token_ns = time_ns()
+                self.last_token_ns = now = time_ns()
+                # How long this turn of the loop took to read everything that was
+                # ready: the last socket read in it waited that long in *our*
+                # queue, which inflates the latency we measure by up to as much.
+                self.read_lag.add((now - polled_ns) // 1000)
         if not ready_sent:
             self.conn.send(("ready", self._connect_summary()))
         self.conn.send(("done", self._result()))
@@ -379,6 +386,7 @@ class Worker:
             "receivers": receivers,
             "sent": {c.sender: c.seq for c in self.clients if c.role == "send"},
             "latency": latency.to_dict(),
+            "read_lag": self.read_lag.to_dict(),
             "left": sorted(left),
             "stalled": [c.name for c in self.clients if c.role == "stalled" and c.state == READY],
             "closed_during_run": [(c.name, c.error) for c in self.clients if c.closed_during_run],
