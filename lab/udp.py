@@ -565,42 +565,78 @@ class UdpChatServer:
                     self._send(self.core.expire())
 
 
-def serve_udp(host: str = "127.0.0.1", port: int = p.DEFAULT_PORT, *, idle_timeout: float = IDLE_TIMEOUT,
-              out: TextIO | None = None) -> int:
-    """Run the UDP chat server until Ctrl-C/SIGTERM; print joins and leaves. Exit status."""
-    out = out or sys.stdout
+def serve_udp(host: str = "127.0.0.1", port: int = p.DEFAULT_PORT, *, log=None, console=None,
+              idle_timeout: float = IDLE_TIMEOUT, out: TextIO | None = None) -> int:
+    """Run the UDP chat server until Ctrl-C/SIGTERM; returns the exit status.
+
+    ``log`` (a lab.lifecycle.EventLog) gets a Listening event (transport
+    "UDP"), a Named event per join and a Note per leave, and Stopped;
+    ``console`` (rich) or ``out`` (a text stream) gets the start and stop lines.
+    This is what `chatlab server --udp` runs (also as ``run_udp_server``).
+    """
+    from lab import lifecycle as ev
+
+    def say(text: str) -> None:
+        if console is not None:
+            console.print(text)
+        else:
+            print(text, file=out or sys.stdout, flush=True)
+
+    numbers: dict[Address, int] = {}
 
     def event(kind: str, address: Address, detail: str) -> None:
-        who = f"{address[0]}:{address[1]}"
-        print(f"{who} {'joined as ' + detail if kind == 'joined' else 'left (' + detail + ')'}", file=out, flush=True)
+        who = ev.fmt_addr(address)
+        if kind == "joined":
+            numbers[address] = len(numbers) + 1
+        number = numbers.get(address)
+        if log is not None:
+            if kind == "joined":
+                log.emit(ev.Note(conn=number, text=f"{who} echoed our cookie: its address is proven, so it may "
+                                                   "now receive more than it sent"))
+                log.emit(ev.Named(conn=number, name=detail))
+            else:
+                log.emit(ev.Note(conn=number, text=f"{who} left ({detail}): no FIN over UDP, the server just "
+                                                   "forgets the address"))
+        elif kind == "joined":
+            say(f"{who} joined as {detail}")
+        else:
+            say(f"{who} left ({detail})")
 
     server = UdpChatServer(host, port, idle_timeout=idle_timeout, on_event=event)
     try:
         server.start()
     except OSError as exc:
-        print(f"chatlab server: cannot bind udp {host}:{port}: {exc.strerror}", file=sys.stderr)
+        say(f"chatlab server: cannot bind udp {host}:{port}: {exc.strerror}")
         return 1
     h, pt = server.address
-    print(f"chat server on udp {h}:{pt} (no connection: members are known by address; "
-          f"idle members expire after {idle_timeout:g} s). Ctrl-C stops it.", file=out, flush=True)
+    if log is not None:
+        log.emit(ev.Listening(address=(h, pt), transport="UDP"))
+    say(f"chat server on udp {h}:{pt}: members are known by their address; silent ones expire after "
+        f"{idle_timeout:g} s. Ctrl-C stops it.")
     import signal
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
 
-    old = signal.signal(signal.SIGTERM, on_term) if threading.current_thread() is threading.main_thread() else None
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, on_term) if main else None
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.stop()
-        if old is not None:
+        if main:
             signal.signal(signal.SIGTERM, old)
     s = server.core.stats
-    print(f"server stopped: {s['datagrams']} datagrams in, {s['duplicates_dropped']} duplicates dropped, "
-          f"{s['challenges']} cookie challenges", file=out, flush=True)
+    if log is not None:
+        log.emit(ev.Stopped(reason="Ctrl-C or SIGTERM"))
+    say(f"server stopped: {s['datagrams']} datagrams in, {s['duplicates_dropped']} duplicates dropped, "
+        f"{s['challenges']} cookie challenges, {s['too_big']} too big")
     return 0
+
+
+run_udp_server = serve_udp
 
 
 # --- a scripted client (tests, compare, notebooks) ---------------------------
@@ -677,7 +713,7 @@ class UdpChatClient:
 # --- the interactive client -------------------------------------------------
 
 def run_udp_client(host: str, port: int = p.DEFAULT_PORT, name: str | None = None, *,
-                   stdin: TextIO | None = None, out: TextIO | None = None,
+                   stdin: TextIO | None = None, out: TextIO | None = None, console=None, log=None,
                    keepalive: float = KEEPALIVE_INTERVAL, join_attempts: int = 20) -> int:
     """Chat over UDP from a terminal: lines typed are sent, server lines printed.
 
@@ -687,7 +723,18 @@ def run_udp_client(host: str, port: int = p.DEFAULT_PORT, name: str | None = Non
     """
     stdin = stdin or sys.stdin
     out = out or sys.stdout
-    say = lambda text: print(text, file=out, flush=True)  # noqa: E731
+
+    def say(text: str) -> None:
+        if console is not None:
+            console.print(text)  # the caller's console is made with markup=False
+        else:
+            print(text, file=out, flush=True)
+
+    def note(text: str) -> None:
+        if log is not None:
+            from lab import lifecycle as ev
+
+            log.emit(ev.Note(side="client", text=text))
     while not name:
         say("What is your name?")
         name = stdin.readline().strip()
@@ -704,6 +751,9 @@ def run_udp_client(host: str, port: int = p.DEFAULT_PORT, name: str | None = Non
     # datagrams from the server alone and an ICMP "port unreachable" shows up
     # as ConnectionRefusedError, the only sign that nobody is listening.
     sock.connect(sockaddr)
+    local = sock.getsockname()
+    note(f"UDP socket {local[0]}:{local[1]} -> {sockaddr[0]}:{sockaddr[1]}: connect() on UDP sends nothing, it only "
+         f"fixes the peer; {local[1]} is the ephemeral port the OS chose")
     core = UdpClientCore(name)
     lock = threading.Lock()
     last_sent = [time.monotonic()]
@@ -762,6 +812,7 @@ def run_udp_client(host: str, port: int = p.DEFAULT_PORT, name: str | None = Non
             core.rename(new)
             continue
         if core.joined:
+            note(f"joined as {core.name}: our cookie echo proved our address, no handshake needed")
             break
     if not core.joined:
         say(f"chatlab client: no answer from udp {sockaddr[0]}:{sockaddr[1]} after {join_attempts} joins "
