@@ -126,8 +126,9 @@ class BroadcastServer:
         1. ``conn.settimeout(None)`` (a chat client may stay silent for long),
            then send ``--- hello: welcome! What is your name?``.
         2. Read lines with ``read_lines(conn)``.  The first non-empty line is
-           the client's name: send it ``--- welcome: you are NAME``, add
-           ``conn: NAME`` to ``self.clients`` (under the lock) and
+           the client's name: add ``conn: NAME`` to ``self.clients`` (under
+           the lock), *then* send it ``--- welcome: you are NAME`` (once told
+           it is in, a client must receive every later message), and
            broadcast ``*** NAME joined`` to the others.
         3. Every later non-empty line TEXT: broadcast ``<NAME> TEXT`` to
            everyone but this client -- except ``/quit``: send this client
@@ -151,9 +152,9 @@ class BroadcastServer:
                     continue
                 if name is None:
                     name = text
-                    conn.sendall(server_line("---", f"welcome: you are {name}"))
                     with self.lock:
                         self.clients[conn] = name
+                    conn.sendall(server_line("---", f"welcome: you are {name}"))
                     self.broadcast(server_line("***", f"{name} joined"), exclude=conn)
                 elif text == "/quit":
                     conn.sendall(server_line("---", "bye: see you"))

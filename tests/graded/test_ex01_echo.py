@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
@@ -78,8 +79,9 @@ def test_echo_once_echoes_and_reports_the_client(impl):
         mine = client.getsockname()
         story.step(f"connected a client from its ephemeral port {mine[1]}")
         client.sendall(b"hello\n")
+        time.sleep(0.2)  # so that the server's first recv() surely returns only the first part
         client.sendall(b"second line\n")
-        story.step("sent b'hello\\n' and b'second line\\n' in two send() calls")
+        story.step("sent b'hello\\n', waited 0.2 s, sent b'second line\\n'")
         client.shutdown(socket.SHUT_WR)
         story.step("shut down the client's sending side (its FIN) and read until the server closed")
         data, how = recv_all(client, timeout=4)

@@ -47,6 +47,8 @@ def running_server(impl: str, story: Story):
 def _joined(story: Story, peer: Peer) -> None:
     line = peer.expect(TIME + r"--- welcome: ")
     story.check(line is not None, f"'HH:MM:SS --- welcome: you are {peer.label}' sent to {peer.label}", peer.transcript())
+    # From the welcome on, the client is in the room: the server must have added it
+    # to its list BEFORE sending the welcome, or messages sent right now may miss it.
 
 
 def test_start_returns_and_listens(impl):
