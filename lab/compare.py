@@ -41,7 +41,6 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -584,11 +583,8 @@ def _run_loopback(loss, messages, seed, interval, problem) -> dict:
     import contextlib
 
     nothing = contextlib.nullcontext
-    from lab.udp import UdpChatServer
-
-    # The relay needs the server's port before the clients exist: start the
-    # UDP half's server first through a probe is overkill; instead the relay
-    # forwards to a fixed free port we pick now.
+    # The relay must know the server's port before run_udp_half starts the
+    # server: pick a free port now and give it to both.
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]

@@ -47,7 +47,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Iterable, TextIO
+from typing import Callable, Iterable, TextIO
 
 from lab import protocol as p
 from lab.room import Close, Deliver, Room

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -15,6 +14,7 @@ from lab.compare import (DeliveryAccount, LossDecision, binomial_bounds, count_r
                          expected_udp_delivery, message_index, message_text, percentiles, plot_compare,
                          run_compare)
 from lab.netlab import list_namespaces
+from tests.netlab.unprivileged import as_unprivileged
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -110,11 +110,7 @@ def test_no_loss_on_loopback_delivers_everything():
 
 def test_cli_without_root_explains_and_runs_the_udp_half():
     argv = [sys.executable, "-m", "lab", "compare", "--messages", "60", "--seed", "3", "--json"]
-    if os.geteuid() == 0:
-        if not shutil.which("setpriv"):
-            pytest.skip("root and no setpriv to drop privileges")
-        argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    proc = subprocess.run(as_unprivileged(argv, ROOT), capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "sudo" in proc.stderr
     result = json.loads(proc.stdout)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -11,6 +10,8 @@ import sys
 import time
 
 import pytest
+
+from tests.netlab.unprivileged import as_unprivileged
 
 from lab.netlab import NFT_TABLE, Netlab, NetlabError, list_namespaces, loss_ruleset, parse_loss_ruleset
 
@@ -55,18 +56,10 @@ def test_addresses_are_per_link():
         net.address("client3")
 
 
-def _as_unprivileged(argv: list[str]) -> list[str]:
-    """``argv`` run as an ordinary user: directly without root, via setpriv as root."""
-    if os.geteuid() != 0:
-        return argv
-    if not shutil.which("setpriv"):
-        pytest.skip("root and no setpriv to drop privileges")
-    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
-
-
 def test_without_root_says_why_and_fails():
-    proc = subprocess.run(_as_unprivileged([sys.executable, "-m", "lab", "netlab", "up"]),
-                          capture_output=True, text=True, timeout=30, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run(as_unprivileged([sys.executable, "-m", "lab", "netlab", "up"], root),
+                          capture_output=True, text=True, timeout=30, cwd=root)
     assert proc.returncode == 1
     assert "sudo" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
