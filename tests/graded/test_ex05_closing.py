@@ -168,6 +168,11 @@ def server_process(impl: str, story: Story, port: int = 0):
     try:
         story.step(f"ran {impl}.ex05_closing.main(['{port}']) in a child process (as `python -m {impl}.ex05_closing {port}` does)")
         story.check(server.read_until(b"listening on"), "it to print 'listening on 127.0.0.1:PORT'", server.said())
+        time.sleep(0.2)
+        if server.proc.poll() is not None:
+            server.read_until(b"\x00", 1)  # collect what it printed before it died
+            story.fail("the server to keep running, waiting in accept()",
+                       f"it exited with status {server.proc.returncode}; it printed:\n{server.said()[-1500:]}")
         yield server
     finally:
         server.stop()
