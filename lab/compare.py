@@ -609,6 +609,10 @@ def _run_netlab(loss, messages, seed, interval, prefix, capture, pcap_dir=None) 
     from lab.netlab import Netlab
 
     prefix = prefix or f"cmp{os.getpid() % 100000}"
+    note = f"emulated network {prefix!r}: router drops {loss} % of forwarded packets"
+    if capture and shutil.which("tcpdump") is None:
+        capture = False
+        note += "; no tcpdump, so no capture: retransmissions from TCP_INFO only (apt install tcpdump)"
     net = Netlab(prefix=prefix, clients=2, loss=0)
     with net, tempfile.TemporaryDirectory(prefix="chatlab-compare-") as tmp:
         server_ns = lambda: net.inside("server")  # noqa: E731
@@ -642,7 +646,7 @@ def _run_netlab(loss, messages, seed, interval, prefix, capture, pcap_dir=None) 
             udp["wire"] = {"packets": wire["udp"]["packets"], "udp_datagrams": wire["udp"]["udp_datagrams"]}
         else:
             tcp["retransmissions"] = tcp["retransmissions_tcp_info"]
-    return {"mode": "netlab", "note": f"emulated network {prefix!r}: router drops {loss} % of forwarded packets",
+    return {"mode": "netlab", "note": note,
             "tcp": tcp, "udp": udp}
 
 

@@ -608,11 +608,6 @@ def serve_udp(host: str = "127.0.0.1", port: int = p.DEFAULT_PORT, *, log=None, 
     except OSError as exc:
         say(f"chatlab server: cannot bind udp {host}:{port}: {exc.strerror}")
         return 1
-    h, pt = server.address
-    if log is not None:
-        log.emit(ev.Listening(address=(h, pt), transport="UDP"))
-    say(f"chat server on udp {h}:{pt}: members are known by their address; silent ones expire after "
-        f"{idle_timeout:g} s. Ctrl-C stops it.")
     import signal
 
     def on_term(signum, frame):
@@ -621,6 +616,13 @@ def serve_udp(host: str = "127.0.0.1", port: int = p.DEFAULT_PORT, *, log=None, 
     main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, on_term) if main else None
     try:
+        # Announced inside the try: a Ctrl-C right after the announcement
+        # must still stop the server cleanly.
+        h, pt = server.address
+        if log is not None:
+            log.emit(ev.Listening(address=(h, pt), transport="UDP"))
+        say(f"chat server on udp {h}:{pt}: members are known by their address; silent ones expire after "
+            f"{idle_timeout:g} s. Ctrl-C stops it.")
         server.serve_forever()
     except KeyboardInterrupt:
         pass
