@@ -116,7 +116,7 @@ class BroadcastServer:
         4. When the lines end (the client closed: ``left (closed)``) or
            ``recv`` raised ``ConnectionResetError`` (``left (reset)``) or
            another ``OSError``: remove the client from the list (under the
-           lock), broadcast ``*** NAME left (closed|reset)`` if it had
+           lock), broadcast ``*** NAME left (closed|reset|quit)`` if it had
            joined, and close ``conn``.  Use ``try``/``finally``: the cleanup
            must happen however the loop ends.
         """
