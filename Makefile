@@ -14,7 +14,7 @@ help:
 	@echo "make test       run the whole test suite (sets everything up)"
 	@echo "make notebooks  open JupyterLab on the kit's environment"
 	@echo "make bench      run the benchmarks and rewrite docs/PERFORMANCE.md"
-	@echo "make exercises  regenerate exercises/ from solutions/"
+	@echo "make exercises  regenerate exercises/ from solutions/ (check-exercises: only check they agree)"
 	@echo "make clean      remove the virtual environment and caches"
 
 # The virtual environment, with the project and its dev extras.  Debian's
@@ -55,6 +55,9 @@ bench: $(STAMP)
 
 exercises: $(STAMP)
 	$(PY) tools/make_exercises.py
+
+check-exercises: $(STAMP)
+	$(PY) tools/make_exercises.py --check
 
 release: $(STAMP)
 	$(VENV)/bin/chatlab release
