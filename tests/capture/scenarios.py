@@ -121,8 +121,8 @@ class LineServer:
         self.sock.listen(16)
         self.conns: list[socket.socket] = []
 
-    def accept(self) -> socket.socket:
-        self.sock.settimeout(5)
+    def accept(self, timeout: float = 15.0) -> socket.socket:
+        self.sock.settimeout(timeout)
         conn, _ = self.sock.accept()
         self.conns.append(conn)
         return conn
@@ -139,7 +139,10 @@ def _recv_until(sock: socket.socket, token: bytes, limit: float = 5.0) -> bytes:
     data = b""
     deadline = time.monotonic() + limit
     while token not in data and time.monotonic() < deadline:
-        chunk = sock.recv(65536)
+        try:
+            chunk = sock.recv(65536)
+        except (TimeoutError, socket.timeout):
+            break  # under loss a FIN can come late; the scenario goes on
         if not chunk:
             break
         data += chunk
@@ -355,15 +358,20 @@ def scenario_udp(port: int) -> None:
 
 
 @contextlib.contextmanager
-def nft_loss(port: int, percent: int = 20, table: str | None = None):
-    """Drop `percent`% of packets to and from `port` on the input hook (on lo the capture sees them first)."""
+def nft_loss(port: int, percent: int = 20, table: str | None = None, spare_syn_fin: bool = False):
+    """Drop `percent`% of packets to and from `port` on the input hook (on lo the capture sees them first).
+
+    spare_syn_fin keeps SYN and FIN segments (their retransmission timers of 1 s
+    and more make a test slow without showing anything new).
+    """
     table = table or f"chatlab_loss_{os.getpid()}"
     subprocess.run(["nft", "add", "table", "inet", table], check=True)
     try:
         subprocess.run(["nft", "add", "chain", "inet", table, "input",
                         "{ type filter hook input priority 0 ; }"], check=True)
         for direction in ("dport", "sport"):
-            subprocess.run(["nft", "add", "rule", "inet", table, "input", "tcp", direction, str(port),
+            spare = ["tcp", "flags", "&", "(syn|fin)", "==", "0"] if spare_syn_fin else []
+            subprocess.run(["nft", "add", "rule", "inet", table, "input", "tcp", direction, str(port), *spare,
                             "numgen", "random", "mod", "100", "<", str(percent), "drop"], check=True)
         yield table
     finally:

@@ -112,7 +112,7 @@ def test_fresh_lossy_capture_matches_tshark(tmp_path: Path):
     port = sc.free_port()
     path = tmp_path / "fresh.pcap"
     with sc.tcpdump(path, port):
-        with sc.nft_loss(port, 20, table=f"chatlab_test_{uuid.uuid4().hex[:8]}"):
+        with sc.nft_loss(port, 20, table=f"chatlab_test_{uuid.uuid4().hex[:8]}", spare_syn_fin=True):
             sc.scenario_bulk(port, 60_000)
     rows = sc.tshark_fields(path)
     anns = annotate(read_pcap(path))
