@@ -423,7 +423,7 @@ class Netlab:
                                       if len(parts) > 3 and parts[1] != "lo"]
             hosts.append(entry)
         result = {"prefix": self.prefix, "up": self.is_up(), "hosts": hosts, "loss": None,
-                  "forwarded": None, "dropped": None, "qdiscs": {}}
+                  "forwarded": None, "dropped": None, "qdiscs": {}, "netem": netem_available()}
         router = self.netns("router")
         if router in existing:
             text = _run(["ip", "netns", "exec", router, "nft", "list", "table", "inet", NFT_TABLE], check=False).stdout

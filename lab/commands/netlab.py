@@ -55,6 +55,8 @@ def _print_status(st: dict) -> None:
         console.print(line, markup=False)
     for dev, q in st["qdiscs"].items():
         console.print(f"  {dev}: {q}", markup=False)
+    if not st.get("netem"):
+        console.print("netem (delay/reordering) is not available in this kernel; loss and rate work", markup=False)
 
 
 def run(args: argparse.Namespace) -> int:
