@@ -193,11 +193,20 @@ def run_demo(console=None, recorded: bool = False, write: str | os.PathLike | No
         segments = read_pcap(RECORDED)
         drops = None
         source = f"RECORDED capture shipped with the kit ({RECORDED.name}), NOT this run"
-    annotated, streams = annotate_with_streams(segments)
+    annotated, streams = annotate_with_streams(segments, {port} if sniffer is not None else None)
+    # Which ephemeral port is whose: from the server's lifecycle log (live run only).
+    names = {}
+    if sniffer is not None:
+        ports = {e.conn: e.client[1] for e in log.of_kind("accepted")}
+        names = {ports[e.conn]: e.name for e in log.of_kind("named") if e.conn in ports}
+        names[port] = "server"
     console.print(Rule(f"[bold]1. The packets ({source})[/bold]"))
-    console.print(packet_table(annotated, title=f"{len(annotated)} packets" + ("  [RECORDED]" if sniffer is None else "")))
+    console.print(packet_table(annotated, title=f"{len(annotated)} packets" + ("  [RECORDED]" if sniffer is None else ""),
+                               names=names))
     tcp_streams = [s for s in streams if s.proto == "tcp"]
-    fin = next((s for s in tcp_streams if s.ended.startswith("FIN")), None)
+    # bob's connection is the first to end with FINs (alice's ends at the shutdown).
+    fin = min((s for s in tcp_streams if s.ended.startswith("FIN") and not s.rst_from),
+              key=lambda s: s.last_ns, default=None)
     first_rst = {}
     for ann in annotated:
         if "R" in ann.flags:
@@ -207,9 +216,10 @@ def run_demo(console=None, recorded: bool = False, write: str | os.PathLike | No
                           ("carol's connection: killed with unread data, RST", rst)):
         if stream is not None:
             console.print(Rule(f"[bold]2. Ladder diagram: {title}[/bold]"))
-            console.print(ladder(annotated, stream, width=min(console.width, 100)))
+            console.print(ladder(annotated, stream, width=min(console.width, 100), names=names))
     console.print(Rule("[bold]3. Connections[/bold]"))
-    console.print(summary_table(tcp_streams, title="One row per TCP connection (client port = ephemeral port)"))
+    console.print(summary_table(tcp_streams, title="One row per TCP connection (client port = ephemeral port)",
+                                names=names))
     console.print(Rule("[bold]4. The server's lifecycle log (this run)[/bold]"))
     for event in log.events:
         console.print(log.render(event))

@@ -251,7 +251,9 @@ class Annotator:
             return dst, src
         if seg.dport in self.server_ports:
             return src, dst
-        # Mid-stream with no hint: the lower port is usually the server's.
+        if seg.proto == "udp":
+            return src, dst  # the first datagram of a UDP chat comes from the client
+        # TCP mid-stream with no hint: the lower port is usually the server's.
         return (src, dst) if seg.sport > seg.dport else (dst, src)
 
     def _stream_for(self, seg: Segment) -> Stream:
@@ -457,8 +459,9 @@ class Annotator:
             lines = chat_lines(seg.payload)
             ann.text = lines
             end = ann.seq + seg.length
-            said = [describe_line(line, who == "client", (stream.index, who) not in self._first_lines)
-                    for line in lines[:3]]
+            # The first line a client sends is its name, if we saw the connection start.
+            first = stream.syn_seen and (stream.index, who) not in self._first_lines
+            said = [describe_line(line, who == "client", first and i == 0) for i, line in enumerate(lines[:3])]
             if who == "client" and lines:
                 self._first_lines.add((stream.index, who))
             what = ("; ".join(said) + (f" (+{len(lines) - 3} more lines)" if len(lines) > 3 else "")) if said else "binary data"

@@ -27,8 +27,13 @@ def _endpoint(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def packet_table(annotated: list[Annotated], title: str | None = None, t0: float | None = None, width_note: int = 0):
-    """A rich Table: one row per packet with time, endpoints, flags, seq/ack, length, meaning."""
+def packet_table(annotated: list[Annotated], title: str | None = None, t0: float | None = None,
+                 names: dict | None = None):
+    """A rich Table: one row per packet with time, endpoints, flags, seq/ack, length, meaning.
+
+    ``names`` maps a port to a label (e.g. the chat name of the client using that
+    ephemeral port) shown beside the address.
+    """
     from rich.table import Table
     from rich.text import Text
 
@@ -45,11 +50,16 @@ def packet_table(annotated: list[Annotated], title: str | None = None, t0: float
     if annotated and t0 is None:
         t0 = annotated[0].segment.time
     for ann in annotated:
-        add_packet_row(table, ann, t0 or 0.0)
+        add_packet_row(table, ann, t0 or 0.0, names)
     return table
 
 
-def add_packet_row(table, ann: Annotated, t0: float) -> None:
+def _label(host: str, port: int, names: dict | None) -> str:
+    name = (names or {}).get(port)
+    return f"{name}:{port}" if name else _endpoint(host, port)
+
+
+def add_packet_row(table, ann: Annotated, t0: float, names: dict | None = None) -> None:
     """Append one packet to a table made by packet_table() (used by the live view)."""
     from rich.text import Text
 
@@ -57,18 +67,19 @@ def add_packet_row(table, ann: Annotated, t0: float) -> None:
     tcp = s.proto == "tcp"
     table.add_row(
         str(s.number), f"{s.time - t0:.6f}", f"{s.proto}{ann.stream}",
-        Text(f"{ann.role[0].upper()} {_endpoint(s.src, s.sport)} → {_endpoint(s.dst, s.dport)}"),
+        Text(f"{_label(s.src, s.sport, names)} → {_label(s.dst, s.dport, names)}"),
         Text(ann.flags if tcp else "UDP", style=_style(ann)),
         str(ann.seq) if tcp else "", str(ann.ack) if tcp and "A" in ann.flags else "",
         str(s.length), Text(ann.annotation, style=_style(ann) if ann.analysis else ""),
     )
 
 
-def ladder_lines(annotated: list[Annotated], stream: Stream, width: int = 72) -> list[str]:
+def ladder_lines(annotated: list[Annotated], stream: Stream, width: int = 72, names: dict | None = None) -> list[str]:
     """A text ladder (sequence) diagram of one connection: client left, server right."""
     rows = [a for a in annotated if a.stream == stream.index and a.segment.proto == stream.proto]
-    left = f"client {_endpoint(*stream.client)}"
-    right = f"server {_endpoint(*stream.server)}"
+    left = f"client {_label(*stream.client, names)}"
+    right = _label(*stream.server, names)
+    right = right if right.startswith("server") else f"server {right}"
     span = max(30, width - 12)
     out = [f"{'':>10} {left}{right:>{span - len(left) + 2}}"]
     t0 = rows[0].segment.time if rows else 0.0
@@ -95,12 +106,12 @@ def ladder_lines(annotated: list[Annotated], stream: Stream, width: int = 72) ->
     return out
 
 
-def ladder(annotated: list[Annotated], stream: Stream, width: int = 72):
+def ladder(annotated: list[Annotated], stream: Stream, width: int = 72, names: dict | None = None):
     """The ladder diagram as a rich renderable, colored by packet kind."""
     from rich.text import Text
 
     rows = [a for a in annotated if a.stream == stream.index and a.segment.proto == stream.proto]
-    lines = ladder_lines(annotated, stream, width)
+    lines = ladder_lines(annotated, stream, width, names)
     text = Text(lines[0] + "\n", style="bold")
     i = 1
     for ann in rows:
@@ -112,7 +123,7 @@ def ladder(annotated: list[Annotated], stream: Stream, width: int = 72):
     return text
 
 
-def summary_table(streams: list[Stream], title: str = "Connections"):
+def summary_table(streams: list[Stream], title: str = "Connections", names: dict | None = None):
     """Per-connection summary: 4-tuple, ephemeral port, duration, bytes, how it ended."""
     from rich.table import Table
 
@@ -126,7 +137,7 @@ def summary_table(streams: list[Stream], title: str = "Connections"):
         s = st.summary()
         ended = s["ended"]
         style = "red" if "RST" in ended else "yellow" if "FIN" in ended else ""
-        table.add_row(f"{s['proto']}{s['stream']}", s["client"], s["server"],
+        table.add_row(f"{s['proto']}{s['stream']}", _label(*st.client, names), s["server"],
                       s["handshake"] if st.proto == "tcp" else "none (UDP)", f"{s['duration']:.3f}",
                       str(s["packets"]), str(s["bytes_client_to_server"]), str(s["bytes_server_to_client"]),
                       str(s["retransmissions"]), ended if st.proto == "tcp" else "(no connection)",
