@@ -54,6 +54,30 @@ def packet_table(annotated: list[Annotated], title: str | None = None, t0: float
     return table
 
 
+def stream_table(annotated: list[Annotated], t0: float, header: bool):
+    """A live view printed batch after batch: per packet one aligned line of fields and,
+    indented below it, the sentence (full width, so it stays readable on a projector)."""
+    from rich.console import Group
+    from rich.padding import Padding
+    from rich.text import Text
+
+    parts = []
+    if header:
+        parts.append(Text(f"{'#':>5} {'time':>9} {'stream':>6}  {'from → to':<44} {'flags':<5} "
+                          f"{'seq':>10} {'ack':>10} {'len':>5}", style="bold underline"))
+    for ann in annotated:
+        s = ann.segment
+        tcp = s.proto == "tcp"
+        line = Text(f"{s.number:>5} {s.time - t0:>9.6f} {s.proto + str(ann.stream):>6}  "
+                    f"{_endpoint(s.src, s.sport) + ' → ' + _endpoint(s.dst, s.dport):<44} ")
+        line.append(f"{(ann.flags if tcp else 'UDP'):<5}", style=_style(ann))
+        line.append(f" {(str(ann.seq) if tcp else ''):>10} {(str(ann.ack) if tcp and 'A' in ann.flags else ''):>10}"
+                    f" {s.length:>5}")
+        parts.append(line)
+        parts.append(Padding(Text(ann.annotation, style=_style(ann) if ann.analysis else ""), (0, 0, 0, 8)))
+    return Group(*parts)
+
+
 def _label(host: str, port: int, names: dict | None) -> str:
     name = (names or {}).get(port)
     return f"{name}:{port}" if name else _endpoint(host, port)
@@ -128,11 +152,11 @@ def summary_table(streams: list[Stream], title: str = "Connections", names: dict
     from rich.table import Table
 
     table = Table(title=title, title_style="bold", expand=True)
-    for col, justify in (("stream", "right"), ("client (ephemeral port)", "left"), ("server", "left"),
+    for col, justify in (("stream", "right"), ("client (eph. port)", "left"), ("server", "left"),
                          ("handshake", "left"), ("secs", "right"), ("pkts", "right"),
                          ("bytes c→s", "right"), ("bytes s→c", "right"), ("retrans", "right"), ("ended", "left")):
         table.add_column(col, justify=justify, no_wrap=col not in ("ended", "handshake"),
-                         ratio=1 if col == "ended" else None)
+                         ratio=1 if col == "ended" else None, min_width=12 if col == "ended" else None)
     for st in streams:
         s = st.summary()
         ended = s["ended"]

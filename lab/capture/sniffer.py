@@ -278,6 +278,7 @@ class Sniffer:
         self._sniffer = None
         self._started = threading.Event()
         self._numbered = 0
+        self._backlog: list[Segment] = []  # collected by stop(), not yet returned by poll()
         self._lock = threading.Lock()
 
     # -- life cycle ------------------------------------------------------------------
@@ -339,7 +340,13 @@ class Sniffer:
         return Drops(kernel=self._kernel_drops, queue=self._queue_drops)
 
     def poll(self, max_items: int = 10_000) -> list[Segment]:
-        """The segments captured since the last poll (for live views)."""
+        """The segments captured since the last poll (for live views); also works after stop()."""
+        new: list[Segment] = self._backlog
+        self._backlog = []
+        new.extend(self._take(max_items))
+        return new
+
+    def _take(self, max_items: int) -> list[Segment]:
         new: list[Segment] = []
         for _ in range(max_items):
             try:
@@ -372,7 +379,7 @@ class Sniffer:
         if self._sock is not None:
             self._sock.close()
         while not self._queue.empty():
-            self.poll()
+            self._backlog.extend(self._take(10_000))
         if error is not None:
             raise CaptureError(f"the capture thread failed: {error}")
         return drops

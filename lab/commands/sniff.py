@@ -27,20 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: Ctrl-C)")
 
 
-def _emit(console, annotated, as_json: bool, table_rows: list, t0: list) -> None:
-    from lab.capture import to_json
-
-    for ann in annotated:
-        if as_json:
-            sys.stdout.write(to_json(ann) + "\n")
-        else:
-            if not t0:
-                t0.append(ann.segment.time)
-            table_rows.append(ann)
-    if as_json:
-        sys.stdout.flush()
-
-
 def _read(args) -> int:
     from rich.console import Console
 
@@ -95,40 +81,32 @@ def run(args: argparse.Namespace) -> int:
                       f"{' in netns ' + args.netns if args.netns else ''} "
                       f"(filter: {sniffer.filter_mode}). Ctrl-C to stop.[/bold]")
     error = None
+    t0: float | None = None
     try:
-        from rich.live import Live
+        from lab.capture.render import stream_table
 
-        from lab.capture.render import packet_table
-
-        rows: list = []
-        live = None if args.json else Live(packet_table([]), console=console, refresh_per_second=4,
-                                           vertical_overflow="visible")
-        if live:
-            live.start()
-        try:
-            while not stop:
-                if deadline and time.monotonic() >= deadline:
-                    break
-                if not sniffer.running:
-                    break
-                new = [annotator.feed(seg) for seg in sniffer.poll()]
-                if args.count:
-                    new = new[:max(0, args.count - seen)]
-                seen += len(new)
-                if args.json:
-                    for ann in new:
-                        sys.stdout.write(to_json(ann) + "\n")
-                    sys.stdout.flush()
-                elif new:
-                    rows.extend(new)
-                    rows = rows[-30:]  # the live view shows the last 30 packets
-                    live.update(packet_table(rows))
-                if args.count and seen >= args.count:
-                    break
-                time.sleep(0.1)
-        finally:
-            if live:
-                live.stop()
+        while not stop:
+            if deadline and time.monotonic() >= deadline:
+                break
+            if not sniffer.running:
+                break
+            new = [annotator.feed(seg) for seg in sniffer.poll()]
+            if args.count:
+                new = new[:max(0, args.count - seen)]
+            if args.json:
+                for ann in new:
+                    sys.stdout.write(to_json(ann) + "\n")
+                sys.stdout.flush()
+            elif new:
+                # The live table grows batch by batch (printing, never redrawing,
+                # so it scrolls like a log and stays readable on a projector).
+                if t0 is None:
+                    t0 = new[0].segment.time
+                console.print(stream_table(new, t0, header=seen == 0))
+            seen += len(new)
+            if args.count and seen >= args.count:
+                break
+            time.sleep(0.1)
     finally:
         signal.signal(signal.SIGINT, previous)
         try:
@@ -136,9 +114,20 @@ def run(args: argparse.Namespace) -> int:
         except CaptureError as exc:
             error = exc
             drops = sniffer.drops
-    if not args.json:
-        from lab.capture.render import summary_table
+    # What the kernel still held when we stopped.
+    tail = [annotator.feed(seg) for seg in sniffer.poll()]
+    if args.count:
+        tail = tail[:max(0, args.count - seen)]
+    seen += len(tail)
+    if args.json:
+        for ann in tail:
+            sys.stdout.write(to_json(ann) + "\n")
+        sys.stdout.flush()
+    else:
+        from lab.capture.render import stream_table, summary_table
 
+        if tail:
+            console.print(stream_table(tail, t0 if t0 is not None else tail[0].segment.time, header=seen == len(tail)))
         console.print(summary_table(annotator.streams))
     print(f"chatlab sniff: {seen} packets; dropped: {drops.kernel} in the kernel, {drops.queue} in the queue"
           + (f"; filter in {sniffer.filter_mode}" if args.port else ""), file=sys.stderr)
