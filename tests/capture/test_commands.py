@@ -143,3 +143,27 @@ def test_demo_live_end_to_end(tmp_path: Path):
     assert any(s.ended == "FIN from both sides" for s in tcp)
     texts = [line for a in anns for line in a.text]
     assert any(t.startswith("/msg alice") for t in texts) and "/list" in texts
+
+
+@pytest.mark.privileged
+def test_sniff_live_table_and_write(tmp_path: Path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pcap = tmp_path / "out.pcap"
+    proc = subprocess.Popen([*CHATLAB, "sniff", "--port", str(port), "--duration", "4", "--write", str(pcap)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "160"})
+    try:
+        time.sleep(2.0)
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=2)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "SYN 1/3" in out and "nothing listens" in out and "Connections" in out
+    from lab.capture import read_pcap
+    assert [s.flags for s in read_pcap(pcap)] == [0x02, 0x14]
+    assert f"wrote 2 packets to {pcap}" in err

@@ -186,3 +186,85 @@ def test_real_chat_server_quit_gives_fin_and_kill_gives_rst():
     rst_streams = [s for s in streams if s.rst_from == "client"]
     assert rst_streams, "killing carol with unread data sends RST"
     assert any(a.role == "client" and "R" in a.flags for a in anns if a.stream == rst_streams[0].index)
+
+
+SERVER = r"""
+import socket, sys
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind((sys.argv[1], int(sys.argv[2])))
+srv.listen(1)
+print("ready", flush=True)
+srv.settimeout(10)
+conn, _ = srv.accept()
+conn.settimeout(5)
+conn.recv(100)
+conn.sendall(b"12:00:00 --- bye: see you\r\n")
+conn.close()
+"""
+
+CLIENT = r"""
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+c.sendall(b"/quit\n")
+c.settimeout(5)
+while c.recv(100):
+    pass
+c.close()
+"""
+
+
+def test_named_interface_veth_between_two_namespaces():
+    """On a real (non-loopback) interface both directions are kept, each packet once."""
+    tag = uuid.uuid4().hex[:6]
+    a, b = f"chatlab-a-{tag}", f"chatlab-b-{tag}"
+    va, vb = f"cla{tag}", f"clb{tag}"
+    server = None
+    try:
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "add", ns], check=True)
+        subprocess.run(["ip", "link", "add", va, "netns", a, "type", "veth", "peer", "name", vb, "netns", b], check=True)
+        for ns, dev, addr in ((a, va, "10.77.0.1/24"), (b, vb, "10.77.0.2/24")):
+            subprocess.run(["ip", "-n", ns, "addr", "add", addr, "dev", dev], check=True)
+            subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
+        server = subprocess.Popen(["ip", "netns", "exec", b, sys.executable, "-c", SERVER, "10.77.0.2", "7000"],
+                                  stdout=subprocess.PIPE, text=True)
+        assert server.stdout.readline().strip() == "ready"
+        with Sniffer(iface=va, port=7000, netns=a) as sniffer:
+            subprocess.run(["ip", "netns", "exec", a, sys.executable, "-c", CLIENT, "10.77.0.2", "7000"],
+                           check=True, timeout=30)
+            time.sleep(0.2)
+        server.wait(10)
+    finally:
+        if server is not None and server.poll() is None:
+            server.kill()
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "del", ns], check=False)
+    anns = annotate(sniffer.segments)
+    assert [a.flags for a in anns[:3]] == ["S", "SA", "A"]
+    assert {a.segment.src for a in anns} == {"10.77.0.1", "10.77.0.2"}
+    keys = [(s.src, s.seq, s.ack, s.flags, s.length) for s in sniffer.segments]
+    assert len(keys) == len(set(keys))
+    assert sorted(a.role for a in anns if "F" in a.flags) == ["client", "server"]
+    assert any(a.text == ["/quit"] for a in anns)
+
+
+def test_ipv6_loopback():
+    srv = socket.socket(socket.AF_INET6)
+    try:
+        srv.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 on lo")
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    with sniffing(port) as sniffer:
+        client = socket.create_connection(("::1", port))
+        conn, _ = srv.accept()
+        client.sendall(b"hi\n")
+        conn.recv(10)
+        client.close()
+        conn.close()
+    srv.close()
+    anns = annotate(sniffer.segments)
+    assert [a.flags for a in anns[:3]] == ["S", "SA", "A"]
+    assert anns[0].segment.src == "::1" and "[::1]:" in anns[0].annotation
