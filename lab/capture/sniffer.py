@@ -132,7 +132,7 @@ def _run_in_netns(netns: str | None, fn):
     return box["value"]
 
 
-def _bpf_program(port: int | None, linktype: int, loopback: bool):
+def _bpf_program(port: int | None, linktype: int, loopback: bool, use_libpcap: bool = True):
     """A kernel filter: drop loopback's outgoing copies, then libpcap's `port P` if any.
 
     Returns (instructions as (code, jt, jf, k) tuples, "bpf" | "python").
@@ -144,7 +144,9 @@ def _bpf_program(port: int | None, linktype: int, loopback: bool):
         # ld [SKF_AD_OFF + SKF_AD_PKTTYPE]; jeq #PACKET_OUTGOING -> ret #0
         insns += [(0x20, 0, 0, 0xFFFFF000 + 4), (0x15, 0, 1, PACKET_OUTGOING), (0x06, 0, 0, 0)]
     mode = "none"
-    if port is not None:
+    if port is not None and not use_libpcap:
+        mode = "python"
+    elif port is not None:
         try:
             from scapy.arch.common import compile_filter
             program = compile_filter(f"port {port}", linktype=linktype)
@@ -172,7 +174,7 @@ def _attach(sock: socket.socket, insns) -> None:
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, bytes(memoryview(prog)))
 
 
-def _open_socket(iface: str, port: int | None, rcvbuf: int):
+def _open_socket(iface: str, port: int | None, rcvbuf: int, use_libpcap: bool = True):
     """Open, filter and bind an AF_PACKET socket on `iface` (in the current namespace)."""
     # Protocol 0: the socket receives nothing until the second bind() below,
     # so no packet can arrive before the filter is attached.  (A socket
@@ -190,7 +192,7 @@ def _open_socket(iface: str, port: int | None, rcvbuf: int):
         raise CaptureError(f"cannot capture on interface {iface!r}: {exc.strerror} (see `ip link`)") from None
     loopback = hatype == ARPHRD_LOOPBACK
     linktype = LINKTYPE_ETHERNET if hatype in (ARPHRD_ETHER, ARPHRD_LOOPBACK) else LINKTYPE_RAW
-    insns, mode = _bpf_program(port, linktype, loopback)
+    insns, mode = _bpf_program(port, linktype, loopback, use_libpcap)
     if insns:
         _attach(sock, insns)
     for option in (SO_RCVBUFFORCE, socket.SO_RCVBUF):
@@ -263,8 +265,9 @@ class Sniffer:
     """
 
     def __init__(self, iface: str = "lo", port: int | None = None, netns: str | None = None,
-                 queue_size: int = 50_000, rcvbuf: int = 8 << 20, keep: bool = True):
+                 queue_size: int = 50_000, rcvbuf: int = 8 << 20, keep: bool = True, use_libpcap: bool = True):
         self.iface, self.port, self.netns = iface, port, netns
+        self.use_libpcap = use_libpcap  # False: filter the port in Python even if libpcap is there
         self.keep = keep
         self.frames: list[RawFrame] = []
         self.segments: list[Segment] = []
@@ -285,7 +288,7 @@ class Sniffer:
     def start(self, timeout: float = 5.0) -> "Sniffer":
         """Open the capture and return once it is running (raises CaptureError)."""
         raw, linktype, loopback, mode = _run_in_netns(
-            self.netns, lambda: _open_socket(self.iface, self.port, self._rcvbuf))
+            self.netns, lambda: _open_socket(self.iface, self.port, self._rcvbuf, self.use_libpcap))
         self.filter_mode = mode
         self._linktype = linktype
         try:

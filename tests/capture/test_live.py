@@ -268,3 +268,33 @@ def test_ipv6_loopback():
     anns = annotate(sniffer.segments)
     assert [a.flags for a in anns[:3]] == ["S", "SA", "A"]
     assert anns[0].segment.src == "::1" and "[::1]:" in anns[0].annotation
+
+
+def test_python_port_filter_matches_the_kernel_filter():
+    """Without libpcap the port is filtered in Python: same packets, other ports excluded."""
+    port, other = sc.free_port(), sc.free_port()
+    kernel = Sniffer(iface="lo", port=port).start()
+    python = Sniffer(iface="lo", port=port, use_libpcap=False).start()
+    try:
+        assert (kernel.filter_mode, python.filter_mode) == ("bpf", "python")
+        for p in (other, port, other):
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", p), timeout=1)
+        time.sleep(0.2)
+    finally:
+        kernel.stop()
+        python.stop()
+    def view(segments):
+        return [(s.sport, s.dport, s.seq, s.ack, s.flags) for s in segments]
+    assert view(python.segments) == view(kernel.segments)
+    assert len(kernel.segments) >= 2 and all(port in (s.sport, s.dport) for s in kernel.segments)
+
+
+def test_unknown_interface_is_one_clear_error():
+    from lab.capture.sniffer import CaptureError
+    with pytest.raises(CaptureError, match="no-such-if0"):
+        Sniffer(iface="no-such-if0").start()
+    out = subprocess.run([sys.executable, "-m", "lab", "sniff", "--iface", "no-such-if0"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "ip link" in out.stderr
