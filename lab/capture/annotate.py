@@ -227,6 +227,35 @@ def describe_line(line: str, from_client: bool, first_line: bool) -> str:
     return f"info: {body}"
 
 
+def describe_udp(payload: bytes, from_client: bool) -> str:
+    """What one datagram of the UDP chat (docs/UDP.md) says; plain text lines otherwise."""
+    text = payload.decode("utf-8", "replace").rstrip("\r\n")
+    kind, _, rest = text.partition(" ")
+    if from_client and kind == "J":
+        cookie, _, name = rest.partition(" ")
+        name = name.split(" ")[0].rstrip(".")
+        if cookie == "-":
+            return f'a join request as "{name}", without a cookie yet (the server will answer with one)'
+        return (f'the join request as "{name}" again, echoing the server\'s cookie: this proves the client '
+                "really receives at its address (UDP has no handshake to prove it)")
+    if not from_client and kind == "C":
+        return ("the server's cookie: \"send your join again with this\". Until the address is proven, the "
+                "server never sends more bytes than it received (anti-amplification)")
+    if from_client and kind == "K" and not rest:
+        return "a keepalive: \"I am still here\" (no connection exists that could tell the server)"
+    if from_client and kind == "M":
+        seq, _, line = rest.partition(" ")
+        if seq.isdigit():
+            return f"chat line #{seq} of this client: {describe_line(line, True, False)}"
+    if not from_client and kind == "L":
+        seq, _, rest2 = rest.partition(" ")
+        origin, _, line = rest2.partition(" ")
+        if seq.isdigit():
+            return f"server line #{seq} to this client: {describe_line(line, False, False)}"
+    lines = chat_lines(payload)
+    return "; ".join(describe_line(line, from_client, False) for line in lines[:3]) or "no text"
+
+
 class Annotator:
     """Incremental annotator: feed segments in capture order, get Annotated back.
 
@@ -492,12 +521,11 @@ class Annotator:
         flow = stream.flows[(seg.src, seg.sport)]
         flow.packets += 1
         flow.bytes += seg.length
-        lines = chat_lines(seg.payload)
-        ann.text = lines
-        said = "; ".join(describe_line(line, role == "client", False) for line in lines[:3]) or "no text"
+        ann.text = chat_lines(seg.payload)
+        said = describe_udp(seg.payload, role == "client")
         ann.annotation = (
-            f"UDP datagram: the {role} sends {seg.length} bytes: {said}. UDP has no connection, no "
-            "handshake, no sequence numbers and no ACKs: if this datagram is lost, nothing sends it again.")
+            f"UDP datagram: the {role} sends {seg.length} bytes: {said}. No connection, no ACK: "
+            "if this datagram is lost, nothing sends it again.")
         return ann
 
 

@@ -64,3 +64,28 @@ def test_explanations_of_close_and_udp():
     udp = annotate(read_pcap(FIXTURES / "udp.pcap"))
     assert udp and all(a.segment.proto == "udp" and "UDP datagram" in a.annotation for a in udp)
     assert udp[0].text == ["alice"]
+
+
+def test_udp_chat_datagrams_are_explained():
+    from lab.capture import annotate
+    from lab.capture.decode import Segment
+
+    def dgram(n, src_port, dst_port, text):
+        return Segment(n, n * 1000, "udp", "127.0.0.1", "127.0.0.1", src_port, dst_port, text.encode())
+
+    anns = annotate([
+        dgram(1, 40000, 5050, "J - alice " + "." * 40),
+        dgram(2, 5050, 40000, "C 3f9a0c77d41e2b5a90c1e6f4"),
+        dgram(3, 40000, 5050, "J 3f9a0c77d41e2b5a90c1e6f4 alice ......"),
+        dgram(4, 5050, 40000, "L 1 - 14:03:04 --- welcome: you are alice"),
+        dgram(5, 40000, 5050, "M 1 hello everyone"),
+        dgram(6, 40000, 5050, "K"),
+    ], {5050})
+    assert [a.role for a in anns] == ["client", "server", "client", "server", "client", "client"]
+    assert "without a cookie" in anns[0].annotation and '"alice"' in anns[0].annotation
+    assert "anti-amplification" in anns[1].annotation
+    assert "echoing the server's cookie" in anns[2].annotation
+    assert "server line #1" in anns[3].annotation and "welcome" in anns[3].annotation
+    assert 'chat line #1 of this client: a chat message to everyone: "hello everyone"' in anns[4].annotation
+    assert "keepalive" in anns[5].annotation
+    assert all(a.stream == 0 for a in anns)
