@@ -97,6 +97,9 @@ def _udp_probe(net: Netlab, count: int) -> int:
     with net.inside("server"):
         rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         rx.bind((net.address("server"), 0))
+        # A big receive buffer (root may force it past rmem_max): on a busy
+        # machine the socket must not drop datagrams; only the router may.
+        rx.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 4 << 20)
     with net.inside("client1"):
         tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     got = set()
