@@ -75,6 +75,7 @@ class Sample:
     wall_ns: int
     cpu_s: float
     rss_kib: int
+    machine_busy_s: float  # CPU seconds all programs used (from /proc/stat), for the "other load"
 
 
 @dataclass
@@ -128,16 +129,26 @@ class ServerProcess:
             except (OSError, AttributeError):
                 return
             cpu = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-            self.samples.append(Sample(time.time_ns(), cpu, rss))
+            self.samples.append(Sample(time.time_ns(), cpu, rss, _machine_busy() / tick))
 
     def window(self, start_ns: int, end_ns: int) -> tuple[float | None, float | None, int | None]:
-        """(CPU seconds, cores, peak RSS KiB) between two wall-clock times."""
+        """(server cores, whole-machine busy cores, peak RSS KiB) between two wall-clock times."""
         inside = [s for s in self.samples if start_ns <= s.wall_ns <= end_ns]
         if len(inside) < 2:
             return None, None, None
-        cpu = inside[-1].cpu_s - inside[0].cpu_s
         seconds = (inside[-1].wall_ns - inside[0].wall_ns) / 1e9
-        return cpu, cpu / seconds if seconds else None, max(s.rss_kib for s in inside)
+        if not seconds:
+            return None, None, None
+        cpu = inside[-1].cpu_s - inside[0].cpu_s
+        machine = inside[-1].machine_busy_s - inside[0].machine_busy_s
+        return cpu / seconds, machine / seconds, max(s.rss_kib for s in inside)
+
+
+def _machine_busy() -> int:
+    """Jiffies all CPUs spent not idle since boot (first line of /proc/stat)."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    return sum(values) - values[3] - values[4]  # minus idle and iowait
 
 
 def _readline(proc: subprocess.Popen, timeout: float) -> str:
@@ -160,7 +171,10 @@ def measure(kind: str, point: str, duration: float, nodelay: int | None = None) 
                          rate=spec["rate"], duration=duration, ramp=max(2.0, spec["clients"] / 250),
                          stalled=spec["stalled"], drain=3.0, idle=1.0)
         report = run_load(cfg)
-        cpu, cores, rss = server.window(report["window"]["start_ns"], report["window"]["end_ns"])
+        cores, machine, rss = server.window(report["window"]["start_ns"], report["window"]["end_ns"])
+    load_cores = report["load_cpu"]["cores"] or 0.0
+    # what neither the server nor the load generator used: other programs (and interrupts)
+    others = None if machine is None else max(0.0, machine - (cores or 0.0) - load_cores)
     return {
         "server": kind, "point": point, "label": spec["label"], "nodelay": nodelay,
         "deliveries_per_s": report["deliveries_per_s"], "reach": report["reach"],
@@ -176,6 +190,7 @@ def measure(kind: str, point: str, duration: float, nodelay: int | None = None) 
         "stalled_dropped": [f"{why}" for _, why in report["stalled"]["dropped"]],
         "receivers_incomplete": report["receivers_incomplete"],
         "background_busy": round(background, 2),
+        "others_cores": None if others is None else round(others, 2),
     }
 
 
@@ -218,27 +233,27 @@ def tables(mach: dict, rows: list[dict], nagle: list[dict], start: list[dict], d
            f"Measured {mach['date']} by `make bench` (`python bench/run.py`) on: **{mach['cpu']}**, "
            f"{mach['cores']} cores, Linux {mach['kernel']}, Python {mach['python']}; loopback; "
            f"{duration:g} s of sending per point. The load generator runs on the same cores as the "
-           "server, so its own CPU is listed too, and *load-gen lag* bounds how much of a latency is the "
-           "load generator's own delay in reading. *Other load* is the share of the CPUs that other programs "
-           "used just before the point started (the bench waits up to a minute for it to fall under 15 %); "
-           "numbers taken on a busy machine are not comparable.", "",
+           "server, so its own CPU is listed too. Latency is measured to the kernel's receive timestamp "
+           "(SO_TIMESTAMPNS), so the load generator's own delay in reading is not counted. *Other programs* "
+           "is the CPU the rest of the machine used during the point (the bench waits up to a minute for "
+           "a quiet machine before each point); numbers taken on a busy machine are not comparable.", "",
            "| server | load | deliveries/s | reach | p50 ms | p99 ms | max ms | server CPU (cores) "
-           "| server RSS MiB | load-gen CPU (cores) | load-gen lag p99 ms | stalled reader | other load |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+           "| server RSS MiB | load-gen CPU (cores) | stalled reader | other programs (cores) |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
     for r in rows:
         stalled = "; ".join(r["stalled_dropped"]) or ("not dropped" if r["point"] == "stalled" else "")
         out.append(f"| {r['server']} | {r['label']} | {_f(r['deliveries_per_s'], '{:,.0f}')} "
                    f"| {_f(r['reach'], '{:.3f}')} | {_f(r['p50_ms'], '{:.1f}')} | {_f(r['p99_ms'], '{:.1f}')} "
                    f"| {_f(r['max_ms'], '{:.1f}')} | {_f(r['server_cpu_cores'], '{:.2f}')} "
-                   f"| {_f(r['server_rss_mib'], '{:.0f}')} | {_f(r['load_cpu_cores'], '{:.2f}')} "
-                   f"| {_f(r['load_read_lag_p99_ms'], '{:.1f}')} | {stalled} "
-                   f"| {r['background_busy']:.0%} |")
+                   f"| {_f(r['server_rss_mib'], '{:.0f}')} | {_f(r['load_cpu_cores'], '{:.2f}')} | {stalled} "
+                   f"| {_f(r['others_cores'], '{:.2f}')} |")
     problems = [r for r in rows if r["duplicates"] or r["out_of_order"] or r["connect_failed"] or r["closed_by_server"]]
     for r in problems:
         out.append(f"\nNote: {r['server']} at {r['label']}: {r['duplicates']} duplicates, {r['out_of_order']} out of "
                    f"order, {r['connect_failed']} failed connections, {r['closed_by_server']} healthy clients closed.")
     if nagle:
-        out += ["", "Nagle's algorithm (TCP_NODELAY off vs on), at the first load point:", "",
+        out += ["", "Nagle's algorithm (TCP_NODELAY off vs on) on the naive server (the reference server always "
+                "sets TCP_NODELAY), at the first load point:", "",
                 "| server | TCP_NODELAY | p50 ms | p99 ms | max ms | reach |", "|---|---|---:|---:|---:|---:|"]
         for r in nagle:
             out.append(f"| {r['server']} | {'on' if r['nodelay'] else 'off'} | {_f(r['p50_ms'], '{:.1f}')} "
@@ -295,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
             print("   ", json.dumps(row), flush=True)
             rows.append(row)
     if not args.no_nagle:
-        for kind in servers:
+        # only the naive server can switch TCP_NODELAY off; the reference server always sets it
+        for kind in [k for k in servers if k == "naive"]:
             for nodelay in (0, 1):
                 print(f"bench: Nagle, {kind} server, TCP_NODELAY={nodelay} ...", flush=True)
                 row = measure(kind, "small", min(args.duration, 10.0), nodelay=nodelay)

@@ -13,9 +13,11 @@ many reached every other client (reach), duplicates, order per sender, the
 send-to-receive latency (p50/p99/max) and the load generator's own CPU, so it
 is not mistaken for the server's. It only connects to the HOST you name.
 
-Latency is measured with the wall clock (CLOCK_REALTIME) of this machine: the
-sender and the receivers are both this load generator, so no clock
-synchronisation is needed. --stalled K adds K clients that register and then
+Latency is measured with the wall clock (CLOCK_REALTIME) of this machine, from
+just before a sender's send() to the moment the line reached the receiving
+socket (the kernel's receive timestamp, SO_TIMESTAMPNS, on Linux; --app-time
+for the moment this program read it). The senders and the receivers are both
+this load generator, so no clock synchronisation is needed. --stalled K adds K clients that register and then
 never read, with a small receive buffer (--stalled-rcvbuf) so that their
 backlog reaches the server quickly: a good server drops them, a naive one
 freezes.
@@ -37,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=0, metavar="BYTES", help="pad each message to this size")
     parser.add_argument("--processes", type=int, default=0, metavar="W",
                         help="worker processes (default: one per ~400 clients, at most one per CPU)")
+    parser.add_argument("--app-time", action="store_true",
+                        help="measure latency to when this program reads a line, not to when the kernel "
+                             "received it (the default on Linux)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
 
@@ -49,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = LoadConfig(
         host=args.host, port=args.port, clients=args.clients, senders=args.senders, rate=args.rate,
         duration=args.duration, ramp=args.ramp, stalled=args.stalled, stalled_rcvbuf=args.stalled_rcvbuf,
-        size=args.size, processes=args.processes,
+        size=args.size, processes=args.processes, kernel_timestamps=not args.app_time,
     )
     console = None
     if not args.json:

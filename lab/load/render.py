@@ -38,10 +38,11 @@ def render(report: dict, console) -> None:
     table.add_row("duplicates", _styled_count(report["duplicates"]))
     table.add_row("out of order", _styled_count(report["out_of_order"]))
     table.add_row("latency", f"p50 {_num(lat['p50'], '{:.2f}')} ms   p99 {_num(lat['p99'], '{:.2f}')} ms   "
-                  f"max {_num(lat['max'], '{:.2f}')} ms   ({lat['samples']:,} samples)")
+                  f"max {_num(lat['max'], '{:.2f}')} ms   ({lat['samples']:,} samples; to the {lat['clock']})")
     lag = report["read_lag_ms"]
-    table.add_row("  of which ours", f"up to {_num(lag['p99'], '{:.2f}')} ms (p99; max {_num(lag['max'], '{:.2f}')} ms): "
-                  "the time this load generator took to read everything that was ready at once")
+    table.add_row("our read lag", f"up to {_num(lag['p99'], '{:.2f}')} ms (p99; max {_num(lag['max'], '{:.2f}')} ms): "
+                  "the time this load generator took to read everything that was ready at once "
+                  "(not in the latency when it is measured to the kernel's receive time)")
     closed = report["closed_by_server"]
     if closed["count"]:
         table.add_row("closed by server", f"[red]{closed['count']}[/red] healthy clients, e.g. "

@@ -47,6 +47,7 @@ class LoadConfig:
     connect_timeout: float = 10.0
     drain: float = 5.0  # longest wait for late messages after sending stops
     idle: float = 0.5  # stop draining once nothing has arrived for this long
+    kernel_timestamps: bool = True  # latency to the kernel's receive time (Linux), not to our read
 
     def check(self) -> None:
         """Raise LoadError with a one-line reason if the numbers make no sense."""
@@ -146,6 +147,7 @@ def run_load(cfg: LoadConfig, progress=None) -> dict:
                 "ramp": cfg.ramp, "rate": cfg.rate, "senders": max(1, cfg.senders), "size": cfg.size,
                 "stalled_rcvbuf": cfg.stalled_rcvbuf, "connect_timeout": cfg.connect_timeout,
                 "idle_ns": int(cfg.idle * 1e9), "hard_deadline_ns": hard_deadline_ns,
+                "kernel_timestamps": cfg.kernel_timestamps,
             }
             proc = ctx.Process(target=worker_main, args=(child_end, wcfg), name=f"chatlab-load-{w}", daemon=True)
             proc.start()
@@ -206,6 +208,7 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
     receivers: list[ReceiverResult] = []
     left, stalled, closed, failed, connect_ms = set(), [], [], [], []
     cpu_window = cpu_user = cpu_sys = 0.0
+    kernel_ts = 0
     for r in results:
         sent.update({int(k): v for k, v in r["sent"].items()})
         latency.merge(Histogram.from_dict(r["latency"]))
@@ -218,6 +221,7 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
         failed += [tuple(x) for x in r["failed"]]
         connect_ms += r["connect_ms"]
         cpu_window += r["cpu_window_s"]
+        kernel_ts += r["kernel_timestamps"]
         cpu_user += r["cpu_window_user_s"]
         cpu_sys += r["cpu_window_sys_s"]
     sender_of = {c["index"]: c["sender"] for c in plan if c["role"] == "send"}
@@ -247,6 +251,9 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
             "p99": _ms(latency.percentile(99)),
             "max": _ms(latency.max_us if latency.total else None),
             "samples": latency.total,
+            "clock": ("kernel receive timestamp (SO_TIMESTAMPNS)" if kernel_ts and kernel_ts == len(receivers)
+                      else "when the load generator read it" if not kernel_ts else
+                      f"kernel receive timestamp for {kernel_ts} of {len(receivers)} receivers"),
         },
         # per turn of a worker's loop: the time to read every socket that was ready,
         # an upper bound on how much the load generator itself adds to a latency

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 
 import pytest
 
@@ -20,6 +21,8 @@ def test_everything_arrives_once_in_order_on_the_naive_server(naive_server):
     assert report["reach"] == 1.0
     assert report["duplicates"] == 0 and report["out_of_order"] == 0
     assert report["latency_ms"]["samples"] == report["delivered"]
+    if sys.platform.startswith("linux"):
+        assert "SO_TIMESTAMPNS" in report["latency_ms"]["clock"]
     assert report["load_cpu"]["processes"] >= 1
 
 
