@@ -1,0 +1,163 @@
+"""Lesson 6: TCP vs UDP under loss, on an emulated network."""
+
+CELLS = [
+("md", r"""
+# Lesson 6 — TCP vs UDP under loss
+
+*About 30 minutes.*
+
+**UDP** sends **datagrams**: independent messages with no connection, no
+handshake, no sequence numbers, no acknowledgements and no retransmission. A
+lost datagram is simply gone. **TCP** repairs loss: every byte is
+acknowledged, and what is not acknowledged in time is sent again.
+
+In this lesson you will:
+
+1. send UDP datagrams on this machine and see that UDP **keeps message
+   boundaries** (unlike TCP, lesson 3) and has no handshake;
+2. run the same chat over TCP and over UDP through a **router that loses 20 %
+   of the packets**, and compare what arrives, in which order, and how late.
+
+The lossy network is *emulated* with Linux network namespaces (`lab/netlab.py`,
+[docs/NETLAB.md](../docs/NETLAB.md)): separate "hosts" with their own addresses
+on one machine, and a router whose firewall (nftables) drops a random share of
+the packets it forwards. That needs root; without it, this notebook runs the
+UDP half through a lossy relay on 127.0.0.1 and says so.
+
+Exercise: [`exercises/ex06_udp.py`](../exercises/ex06_udp.py) (datagrams, a relay, counting loss
+with sequence numbers). See [docs/EXERCISES.md](../docs/EXERCISES.md) and [docs/UDP.md](../docs/UDP.md).
+"""),
+("code", r"""
+import socket
+import matplotlib.pyplot as plt
+from lab import notebook as nb
+from lab.compare import expected_udp_delivery, plot_compare
+
+lesson = nb.Lesson("6: TCP vs UDP under loss")
+"""),
+("md", r"""
+## 1. Datagrams keep their boundaries
+
+A UDP socket is made with `SOCK_DGRAM`. The receiver `bind()`s a port; the
+sender just calls `sendto(data, address)`: no `listen()`, no `accept()`, no
+`connect()` needed.
+
+**Predict:** the sender sends three datagrams quickly; then the receiver calls
+`recvfrom(65536)` three times. What does each call return? (Compare with the
+three `send()`s and one `recv()` of lesson 3.)
+"""),
+("code", r"""
+receiver = lesson.close_later(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), "UDP receiver")
+receiver.bind((nb.HOST, 0))
+udp_port = receiver.getsockname()[1]
+cap = lesson.capture(udp_port, "06-udp")
+sender = lesson.close_later(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), "UDP sender")
+for text in (b"hello\n", b"how are you?\n", b"fine, thanks\n"):
+    sender.sendto(text, (nb.HOST, udp_port))
+receiver.settimeout(2)
+for _ in range(3):
+    data, source = receiver.recvfrom(65536)
+    print(f"recvfrom() -> {data!r} from {source}")
+"""),
+("md", r"""
+One datagram per `recvfrom()`, exactly as sent: UDP keeps **message
+boundaries** (a datagram arrives whole, or not at all). And on the wire:
+"""),
+("code", r"""
+cap.show_new("three datagrams");
+"""),
+("md", r"""
+Three packets, no handshake before them, no acknowledgements after them. The
+sender does not know whether anything arrived: if the receiver's program were
+not running, `sendto()` would have succeeded all the same.
+
+## 2. The chat under loss
+
+The experiment (`lab/compare.py`, also `sudo chatlab compare`): an emulated
+network with the chat server on one host and two clients on two others, all
+behind a router. A *sender* joins the chat and sends 200 numbered messages, one
+every 10 ms; a *receiver* notes when each one arrives. First over TCP (the
+lab's server), then over UDP (the lab's UDP chat server, same protocol). The
+router drops **20 %** of the packets it forwards, at random, in both directions.
+
+Each message crosses the router **twice**: sender to server, then server to
+receiver.
+
+**Predict:**
+
+1. Over UDP, what share of the 200 messages should reach the receiver?
+2. Over TCP?
+3. Which one delivers its messages sooner, and what does the slowest TCP
+   message wait for?
+"""),
+("code", r"""
+print(f"UDP: each crossing passes with probability 0.8; two crossings: 0.8 x 0.8 = "
+      f"{expected_udp_delivery(20):.2f}, so about {200 * expected_udp_delivery(20):.0f} of 200 messages")
+results = nb.compare(loss=20, messages=200, seed=7)
+print(results["note"])
+nb.compare_table(results)
+"""),
+("code", r"""
+fig = plot_compare(results)
+plt.show()
+"""),
+("md", r"""
+What to read in the table and the plot:
+
+* **UDP** lost roughly a third of the messages, close to the 64 % delivery the
+  arithmetic predicts, and nothing was sent again. The messages that did
+  arrive came within a millisecond or so.
+* **TCP** delivered **every** message, **in order**, but paid with
+  **retransmissions** (counted on the wire by the capture in the router, and
+  by the kernel in `TCP_INFO`) and with **latency**: when a segment is lost,
+  every later message waits behind it until the retransmission arrives, even
+  messages that crossed the router fine. That is **head-of-line blocking**.
+  A lost segment is resent after three duplicate ACKs (*fast retransmit*) or
+  when the retransmission timer expires (at least 200 ms on Linux, doubling
+  after each failed attempt), hence the long tail.
+
+A chat wants TCP's guarantees. Voice or game updates often prefer UDP: an old
+sample is worthless once a newer one exists, so waiting for it is worse than
+losing it.
+
+The counts from the wire, when the emulated network ran (the router's
+capture, checked against Wireshark's own analysis when `tshark` is installed):
+"""),
+("code", r"""
+tcp = results["tcp"]
+if "wire" in tcp:
+    print("TCP segments with data seen by the router:", tcp["wire"]["segments_with_data"])
+    print("retransmissions on the wire:            ", tcp["wire"]["retransmissions"])
+    print("the kernel's count (TCP_INFO):           ", tcp["tcp_info_total_retrans"])
+    print("Wireshark's labels:                      ", tcp["wire"]["wireshark"])
+else:
+    print("TCP half skipped:", tcp.get("skipped"))
+print("UDP, the receiver's count by sequence number:", results["udp"]["sequence_numbers"]["at_receiver"])
+"""),
+("md", r"""
+The UDP chat puts a **sequence number** in every datagram (docs/UDP.md), so
+the receiver can *count* what it missed, even though nothing repairs it. That
+is what exercise 6 asks you to write.
+
+## Summary
+
+* UDP: datagrams, boundaries kept, no connection, no ACKs, no retransmission:
+  loss is visible to the application (or not at all).
+* TCP: every byte delivered in order, repaired by retransmission; the price
+  is latency, and one loss delays everything behind it.
+* With loss p per crossing, a datagram that crosses k links arrives with
+  probability (1 - p)^k.
+
+## Exercise
+
+* [`exercises/ex06_udp.py`](../exercises/ex06_udp.py): send and receive datagrams, a relay, and
+  loss counting with sequence numbers.
+  Test: `python -m pytest tests/graded/test_ex06_udp.py`.
+* At a terminal (root): `sudo .venv/bin/chatlab compare --loss 10` and
+  `--loss 40`; or build the network by hand with `sudo .venv/bin/chatlab netlab up --loss 20`
+  and run `chatlab server` / `chatlab client` inside its hosts (docs/NETLAB.md).
+"""),
+("code", r"""
+lesson.cleanup();
+"""),
+]
