@@ -35,7 +35,6 @@ def packet_table(annotated: list[Annotated], title: str | None = None, t0: float
     ephemeral port) shown beside the address.
     """
     from rich.table import Table
-    from rich.text import Text
 
     table = Table(title=title, show_lines=False, expand=True, title_style="bold")
     table.add_column("#", justify="right", no_wrap=True)

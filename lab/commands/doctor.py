@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import socket
-import sys
 
 HELP = "check this machine for everything the lab needs"
 
