@@ -221,10 +221,10 @@ def describe_line(line: str, from_client: bool, first_line: bool) -> str:
     if kind.startswith("->"):
         return f"the copy of a private message to {kind[2:]}: \"{body}\""
     if kind == "***":
-        return f"room event: {body}"
+        return f'a room event: "{body}"'
     if kind == "!!!":
-        return f"error: {body}"
-    return f"info: {body}"
+        return f'an error for this client: "{body}"'
+    return f'information for this client: "{body}"'
 
 
 def describe_udp(payload: bytes, from_client: bool) -> str:
