@@ -533,12 +533,13 @@ class UdpChatServer:
         self.sock.close()
 
     def _send(self, out: Outgoing) -> None:
+        # Events first: once a member has its welcome, its join is on record.
+        self._report()
         for address, data in out:
             try:
                 self.sock.sendto(data, address)
             except OSError:
                 pass  # e.g. no route, or ICMP errors from earlier sends: UDP just moves on
-        self._report()
 
     def _report(self) -> None:
         events, self.core.events = self.core.events, []

@@ -115,7 +115,10 @@ def test_interactive_clients_as_processes(server):
         assert len(server.core.room) == 3
         procs["alice"].stdin.write("hello from a process\n/quit\n")
         procs["alice"].stdin.flush()
-        time.sleep(0.5)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(b"hello from a process" in l for l in server.core.room.history):
+            time.sleep(0.05)
+        time.sleep(0.3)  # the server has relayed it; let it arrive before bob and carol quit
         for name in ("bob", "carol"):
             procs[name].stdin.write("/quit\n")
             procs[name].stdin.flush()
