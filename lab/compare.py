@@ -47,7 +47,7 @@ from typing import Callable
 PORT = 5050
 SENDER, RECEIVER = "sender", "receiver"
 DEFAULT_INTERVAL = 0.01  # seconds between two messages of the scripted chat
-TCP_DRAIN_TIMEOUT = 45.0  # how long the receiver may wait for TCP to repair everything
+TCP_DRAIN_TIMEOUT = 30.0  # how long the receiver may wait for TCP to repair everything
 UDP_DRAIN_TIME = 1.0  # after the last UDP message: nothing will be repaired, just let stragglers in
 
 
