@@ -142,3 +142,19 @@ def test_server_shutdown_tells_clients_and_exits_zero(server, children):
     alice.expect_exact("disconnected: the server is shutting down")
     alice.expect(pexpect.EOF)
     assert "Traceback" not in server.output()
+
+
+def test_a_message_arriving_while_typing_does_not_garble_the_typed_line(server, children):
+    alice = spawn_client(server.port, "alice")
+    children.append(alice)
+    bob = spawn_client(server.port, "bob")
+    children.append(bob)
+    alice.expect_exact("bob joined")
+    alice.send("half-typ")  # no Enter yet: the line is still being edited
+    time.sleep(0.3)
+    bob.sendline("interrupting you")
+    alice.expect_exact("<bob> interrupting you")
+    # the prompt and the half-typed text are drawn again below the message
+    alice.expect_exact("alice> half-typ")
+    alice.send("ed line\r")
+    bob.expect_exact("<alice> half-typed line")
