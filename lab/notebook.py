@@ -6,13 +6,19 @@ sockets, client processes, packet captures -- is started through the
 lesson, which keeps a list and stops all of it:
 
 * in ``cleanup()`` (the last cell of every notebook);
-* when the kernel exits (``atexit``), e.g. after a cell failed and the
-  notebook was abandoned or the kernel restarted;
+* when the kernel's Python exits normally (``atexit``);
 * inside each helper, with ``try/finally``, when the helper itself fails
   half way (a server that started but whose client could not connect...).
 
+When a cell fails and the kernel is then shut down or restarted, Jupyter
+usually *kills* the kernel (atexit does not run).  Nothing is left behind
+anyway: servers, clients and captures are threads and sockets of the kernel
+itself, which the OS closes; client processes die with the kernel
+(``PR_SET_PDEATHSIG``, and Jupyter kills the kernel's process group).
 Emulated networks (namespaces) only ever live inside one call
-(``compare()``), where ``lab.netlab.Netlab`` removes them in ``finally``.
+(``compare()``), where ``lab.netlab.Netlab`` removes them in ``finally``;
+should a kernel be killed in the middle of one, the next ``Lesson`` removes
+namespaces whose kernel no longer exists (``nblabPID-...``).
 
 Packet capture needs root or CAP_NET_RAW.  Without it ``Lesson.capture``
 does not fail: it shows a visible note and replays a capture RECORDED with
@@ -782,7 +788,25 @@ def compare(loss: int = 20, messages: int = 200, seed: int = 7) -> dict:
              "is skipped, because making the kernel lose TCP segments needs root. Run the notebook with "
              "root (sudo) to see both.")
     return run_compare(loss=loss, messages=messages, seed=seed, force_loopback=bool(problem),
-                       prefix=f"{NETLAB_PREFIX}{os.getpid() % 100000}")
+                       prefix=f"{NETLAB_PREFIX}{os.getpid()}")
+
+
+def remove_stale_netlabs() -> list[str]:
+    """Remove notebook namespaces (nblabPID-...) whose kernel PID no longer exists; returns their prefixes."""
+    import re
+
+    from lab.netlab import Netlab, list_namespaces, privilege_problem
+
+    if privilege_problem():
+        return []
+    stale = set()
+    for ns in list_namespaces():
+        found = re.match(rf"^({NETLAB_PREFIX}(\d+))-", ns)
+        if found and not Path(f"/proc/{found.group(2)}").exists():
+            stale.add(found.group(1))
+    for prefix in sorted(stale):
+        Netlab(prefix=prefix, clients=1).down()
+    return sorted(stale)
 
 
 def compare_table(results: dict) -> None:
@@ -820,6 +844,8 @@ class Lesson:
         self.netns_problem = privilege_problem()
         if os.environ.get(FORCE_RECORDED_ENV):
             self.capture_problem = self.netns_problem = f"{FORCE_RECORDED_ENV}=1 is set"
+        for prefix in remove_stale_netlabs():
+            note(f"removed the emulated network {prefix!r} left by a notebook kernel that was killed", "info")
         rows = [{"what": "packet capture on lo",
                  "status": "yes (live)" if self.capture_problem is None else
                  f"no: {self.capture_problem}; RECORDED captures are used instead"},
