@@ -114,8 +114,9 @@ nb.show(nb.table([{"packet": a.segment.number, "flags": a.flags, "sender": a.rol
                   for a in handshake], "the handshake, raw and relative numbers"))
 """),
 ("md", r"""
-The raw numbers are large and unrelated: each kernel chose its ISN at random
-(so that an old or forged segment is unlikely to fit a new connection). The
+The raw numbers are large and unrelated: each kernel picks a hard-to-guess ISN
+for every connection (so that a segment left over from an old connection, or
+forged by an attacker, is unlikely to fit the new one). The
 acknowledgement number is always *the next byte number the sender expects to
 receive*: the SYN-ACK's raw ack is the client's ISN + 1.
 

@@ -73,8 +73,8 @@ the connections apart by the whole **4-tuple**:
 | bob | 127.0.0.1 | his ephemeral port | 127.0.0.1 | the server's |
 
 When a segment arrives, the kernel looks up the socket whose 4-tuple matches
-the segment's addresses and ports (a segment for the server port that matches
-no connection, a SYN, goes to the listening socket). Two connections can
+the segment's addresses and ports. A SYN that matches no connection goes to
+the listening socket: that is how a new connection starts. Two connections can
 share three of the four numbers, never all four. (The rows where the
 *remote* port is the server's port are the clients' own sockets: both ends
 are on this machine.)

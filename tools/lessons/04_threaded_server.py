@@ -106,13 +106,23 @@ whole room froze. Why, step by step:
 3. every other thread that needs the lock (to broadcast, to handle a join or
    a leave) now waits for it: nobody receives anything any more.
 
-The capture shows it from the network's side: sleepy's kernel advertising a
-**zero window**, and the server's kernel sending **zero-window probes** to
-ask whether room has appeared (the stall ends only when sleepy reads, or the
-connection is closed: here we closed it after 3 s).
+The capture shows it from the network's side, on sleepy's connection (the
+table keeps only the packets Wireshark would flag):
+
+* **window full**: the server sent as much as sleepy's kernel had room for;
+* **zero window**: sleepy's kernel advertises a window of 0, "no room at all";
+* then the server's kernel **probes** the closed window at growing intervals
+  (exponential backoff). Linux sends these probes as empty segments one
+  sequence number back, which Wireshark labels *Keep-Alive*; sleepy's kernel
+  answers each one, still with a zero window. This can go on for ever: the
+  stall ends only when sleepy reads, or the connection is closed (here, by us
+  after 3 s);
+* **retransmissions**, if any: with a receive buffer this small,
+  sleepy's kernel had to discard segments it had no memory for, and the
+  server sent them again.
 """),
 ("code", r"""
-cap.show_flagged("the stall on the wire", limit=8);
+cap.show_flagged("the stall on the wire", limit=15);
 """),
 ("md", r"""
 ### The lab's server
