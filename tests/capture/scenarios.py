@@ -258,12 +258,15 @@ def scenario_bulk(port: int, total: int = 300_000, chunk: int = 1000) -> None:
     try:
         client = socket.socket()
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1400)
-        client.settimeout(10)
+        # Generous bounds: under 20 % loss TCP's retransmission timer backs
+        # off exponentially (0.2, 0.4, 0.8, ... s), so one unlucky segment
+        # can stall the transfer for several seconds.
+        client.settimeout(60)
         client.connect(("127.0.0.1", port))
         conn = server.accept()
 
         def reader() -> None:
-            conn.settimeout(20)
+            conn.settimeout(60)
             n = 0
             with contextlib.suppress(OSError):
                 while n < total:
@@ -280,7 +283,7 @@ def scenario_bulk(port: int, total: int = 300_000, chunk: int = 1000) -> None:
             client.sendall(line)
             if i % 20 == 19:
                 time.sleep(0.01)  # paced like a chat, not a bulk copy
-        thread.join(25)
+        thread.join(60)
         client.close()
         _recv_until(conn, b"never", 2.0)
         conn.close()
