@@ -7,12 +7,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: help demo test test-fast sysdeps venv notebooks bench exercises check-exercises release clean
+.PHONY: help demo test test-fast sysdeps venv notebooks lessons bench exercises check-exercises release clean
 
 help:
 	@echo "make demo       run the scripted chat, captured and explained (sets everything up)"
 	@echo "make test       run the whole test suite (sets everything up)"
 	@echo "make notebooks  open JupyterLab on the kit's environment"
+	@echo "make lessons    regenerate notebooks/ from tools/lessons/ (stored without outputs)"
 	@echo "make bench      run the benchmarks and rewrite docs/PERFORMANCE.md"
 	@echo "make exercises  regenerate exercises/ from solutions/ (check-exercises: only check they agree)"
 	@echo "make clean      remove the virtual environment and caches"
@@ -55,6 +56,9 @@ bench: $(STAMP)
 
 exercises: $(STAMP)
 	$(PY) tools/make_exercises.py
+
+lessons: $(STAMP)
+	$(PY) tools/make_notebooks.py
 
 check-exercises: $(STAMP)
 	$(PY) tools/make_exercises.py --check

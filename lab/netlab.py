@@ -76,9 +76,14 @@ class NetlabError(Exception):
 
 def privilege_problem() -> str | None:
     """None when this process can build namespaces, else a one-line reason and fix."""
+    from lab.privileges import CAP_NET_ADMIN, CAP_SYS_ADMIN, has_capabilities
+
     if os.geteuid() != 0:
         return ("creating network namespaces needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN): "
                 "run it with sudo, e.g. `sudo .venv/bin/chatlab netlab up`")
+    if not has_capabilities(CAP_SYS_ADMIN, CAP_NET_ADMIN):
+        return ("running as root but without CAP_SYS_ADMIN and CAP_NET_ADMIN (a container that dropped them?): "
+                "network namespaces cannot be created here; run on a machine or VM where root has them")
     for tool in ("ip", "nft", "tc"):
         if shutil.which(tool) is None:
             return f"the `{tool}` command is not installed (apt install iproute2 nftables)"

@@ -31,6 +31,7 @@ DESCRIPTION = ("Copy the kit's git-tracked files into a directory to hand out to
 INSTRUCTOR_ONLY = (
     "solutions/",
     "tools/make_exercises.py",
+    "tools/record_lessons.py",
     "tests/test_exercises_sync.py",
     "tests/test_graded_skeleton.py",
     "tests/test_release.py",
