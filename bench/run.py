@@ -211,7 +211,7 @@ def busy_fraction(seconds: float = 1.0) -> float:
     return 1 - (idle1 - idle0) / max(1, total1 - total0)
 
 
-def wait_for_quiet(limit: float = 0.15, patience: float = 60.0) -> float:
+def wait_for_quiet(limit: float = 0.15, patience: float = 90.0) -> float:
     """Wait (at most ``patience`` s) until other programs use under ``limit`` of the CPUs; return the last share."""
     deadline = time.monotonic() + patience
     busy = busy_fraction()
