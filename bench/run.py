@@ -235,7 +235,7 @@ def tables(mach: dict, rows: list[dict], nagle: list[dict], start: list[dict], d
            f"{duration:g} s of sending per point. The load generator runs on the same cores as the "
            "server, so its own CPU is listed too. Latency is measured to the kernel's receive timestamp "
            "(SO_TIMESTAMPNS), so the load generator's own delay in reading is not counted. *Other programs* "
-           "is the CPU the rest of the machine used during the point (the bench waits up to a minute for "
+           "is the CPU the rest of the machine used during the point (the bench waits up to 90 s for "
            "a quiet machine before each point); numbers taken on a busy machine are not comparable.", "",
            "| server | load | deliveries/s | reach | p50 ms | p99 ms | max ms | server CPU (cores) "
            "| server RSS MiB | load-gen CPU (cores) | stalled reader | other programs (cores) |",
