@@ -128,6 +128,8 @@ class Receiver:
     outside: int = 0  # tokens of this run received while not counting
     latency: Histogram = field(default_factory=Histogram)
     left: list[tuple[str, str]] = field(default_factory=list)  # (name, reason) of "*** NAME left (...)"
+    # optional, shared by the receivers of a worker: second -> [deliveries, max latency us]
+    timeline: dict[int, list[int]] | None = None
     _next: dict[int, int] = field(default_factory=dict)
     _gaps: dict[int, set[int]] = field(default_factory=dict)
     _tail: bytes = b""
@@ -152,6 +154,8 @@ class Receiver:
         run = self._run_bytes
         latency = self.latency
         nxt = self._next
+        timeline = self.timeline
+        second = now_ns // 1_000_000_000
         for m_run, m_sender, m_seq, m_sent in _TOKEN_LINE.findall(data):
             found += 1
             if m_run != run:
@@ -166,7 +170,15 @@ class Receiver:
                 self.unique += 1
             else:
                 self._count(sender, seq)
-            latency.add((now_ns - int(m_sent)) // 1000)
+            us = (now_ns - int(m_sent)) // 1000
+            latency.add(us)
+            if timeline is not None:
+                entry = timeline.get(second)
+                if entry is None:
+                    entry = timeline[second] = [0, 0]
+                entry[0] += 1
+                if us > entry[1]:
+                    entry[1] = us
         if b"***" in data:
             for name, reason in _LEFT_LINE.findall(data):
                 self.left.append((name.decode("utf-8", "replace"), reason.decode("utf-8", "replace")))

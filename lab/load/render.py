@@ -39,6 +39,11 @@ def render(report: dict, console) -> None:
     table.add_row("out of order", _styled_count(report["out_of_order"]))
     table.add_row("latency", f"p50 {_num(lat['p50'], '{:.2f}')} ms   p99 {_num(lat['p99'], '{:.2f}')} ms   "
                   f"max {_num(lat['max'], '{:.2f}')} ms   ({lat['samples']:,} samples; to the {lat['clock']})")
+    if report["timeline"]:
+        worst = max(report["timeline"], key=lambda e: e["max_ms"])
+        fewest = min(report["timeline"][1:-1] or report["timeline"], key=lambda e: e["deliveries"])
+        table.add_row("second by second", f"slowest delivery in second {worst['t']} ({worst['max_ms']:.1f} ms); "
+                      f"fewest deliveries in second {fewest['t']} ({fewest['deliveries']:,}); --json has them all")
     lag = report["read_lag_ms"]
     table.add_row("our read lag", f"up to {_num(lag['p99'], '{:.2f}')} ms (p99; max {_num(lag['max'], '{:.2f}')} ms): "
                   "the time this load generator took to read everything that was ready at once "

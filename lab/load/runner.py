@@ -209,6 +209,7 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
     left, stalled, closed, failed, connect_ms = set(), [], [], [], []
     cpu_window = cpu_user = cpu_sys = 0.0
     kernel_ts = 0
+    timeline: dict[int, list[int]] = {}
     for r in results:
         sent.update({int(k): v for k, v in r["sent"].items()})
         latency.merge(Histogram.from_dict(r["latency"]))
@@ -222,6 +223,10 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
         connect_ms += r["connect_ms"]
         cpu_window += r["cpu_window_s"]
         kernel_ts += r["kernel_timestamps"]
+        for second, (count, worst) in r["timeline"].items():
+            entry = timeline.setdefault(int(second), [0, 0])
+            entry[0] += count
+            entry[1] = max(entry[1], worst)
         cpu_user += r["cpu_window_user_s"]
         cpu_sys += r["cpu_window_sys_s"]
     sender_of = {c["index"]: c["sender"] for c in plan if c["role"] == "send"}
@@ -259,6 +264,12 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
         # an upper bound on how much the load generator itself adds to a latency
         "read_lag_ms": {"p50": _ms(read_lag.percentile(50)), "p99": _ms(read_lag.percentile(99)),
                         "max": _ms(read_lag.max_us if read_lag.total else None)},
+        # second by second from the start of sending: deliveries and the slowest one,
+        # to see *when* a server stalled (a freeze, a garbage collection, a burst)
+        "timeline": [
+            {"t": second - start_ns // 1_000_000_000, "deliveries": count, "max_ms": round(worst / 1000, 1)}
+            for second, (count, worst) in sorted(timeline.items())
+        ],
         "closed_by_server": {"count": len(closed), "examples": closed[:5]},
         "stalled": {"count": cfg.stalled, "registered": len(stalled), "dropped": stalled_left},
         "workers_reported": len(results),

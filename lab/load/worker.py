@@ -104,6 +104,7 @@ class Worker:
         self.cpu_at_end = None
         self.stop_requested = False
         self.read_lag = Histogram()
+        self.timeline: dict[int, list[int]] = {}
 
     # -- pipe to the parent ------------------------------------------------
 
@@ -212,7 +213,7 @@ class Worker:
             self.ep.unregister(c.sock.fileno())
             del self.byfd[c.sock.fileno()]
             return
-        c.rx = Receiver(run=self.cfg["run"], counting=True)
+        c.rx = Receiver(run=self.cfg["run"], counting=True, timeline=self.timeline)
         if self.cfg.get("kernel_timestamps") and SO_TIMESTAMPNS is not None:
             try:
                 c.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
@@ -413,6 +414,7 @@ class Worker:
             "sent": {c.sender: c.seq for c in self.clients if c.role == "send"},
             "latency": latency.to_dict(),
             "read_lag": self.read_lag.to_dict(),
+            "timeline": self.timeline,
             "kernel_timestamps": sum(1 for c in self.clients if c.kernel_ts),
             "left": sorted(left),
             "stalled": [c.name for c in self.clients if c.role == "stalled" and c.state == READY],

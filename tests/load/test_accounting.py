@@ -110,3 +110,12 @@ def test_reach_excludes_own_messages_and_finds_the_worst_receiver():
     assert r["reach"] == 35 / 40
     assert r["receivers_incomplete"] == 1 and r["worst_receiver_reach"] == 0.75
     assert r["duplicates"] == 1
+
+
+def test_timeline_counts_per_second_and_keeps_the_slowest():
+    timeline: dict[int, list[int]] = {}
+    rx = Receiver(RUN, counting=True, timeline=timeline)
+    rx.feed(line(0, 0, 10_000_000_000), now_ns=10_001_000_000)  # 1 ms, in second 10
+    rx.feed(line(0, 1, 10_000_000_000), now_ns=10_005_000_000)  # 5 ms, in second 10
+    rx.feed(line(0, 2, 10_900_000_000), now_ns=11_000_000_000)  # 100 ms, in second 11
+    assert timeline == {10: [2, 5000], 11: [1, 100_000]}
