@@ -114,6 +114,11 @@ class NaiveChatServer:
         """Close the listening socket and every client connection."""
         self._stopping.set()
         if self._listener is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone does not on Linux.
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._listener.close()
         for sock in list(self._all):
             try:

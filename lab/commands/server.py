@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if args.naive:
         from lab.naive_server import run_naive_server
 
-        return run_naive_server(args.host, args.port, log=log, console=console)
+        return run_naive_server(args.host, args.port, log=log, console=console, sndbuf=args.sndbuf)
 
     from lab.server import ChatServer, ServerConfig, ServerError
 
