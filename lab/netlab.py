@@ -179,7 +179,7 @@ def inside_namespace(name: str) -> Iterator[None]:
     from anywhere afterwards: that is how one Python process can run a server
     in the "server" host and clients in the "client" hosts.
     """
-    own = os.open(f"/proc/thread-self/ns/net", os.O_RDONLY)
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
         target = os.open(f"/run/netns/{name}", os.O_RDONLY)
     except FileNotFoundError:

@@ -9,6 +9,7 @@ missing install step can never hide behind a skip.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -35,3 +36,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="which implementation the graded exercise tests grade "
         "(default: solutions/ when it exists, else exercises/)",
     )
+
+
+@pytest.fixture
+def start_server():
+    """Start in-process chat servers on 127.0.0.1 (a free port); all stopped after the test.
+
+    ``start_server(**limits)`` starts the reference server with those
+    ServerConfig fields; ``start_server(naive=True, **options)`` the naive
+    tutorial server (lab/naive_server.py) instead.
+    """
+    started = []
+
+    def start(naive: bool = False, **options):
+        if naive:
+            from lab.naive_server import NaiveChatServer
+
+            server = NaiveChatServer("127.0.0.1", 0, **options)
+        else:
+            from lab.lifecycle import EventLog
+            from lab.server import ChatServer, ServerConfig
+
+            server = ChatServer(ServerConfig(host="127.0.0.1", port=0, **options), log=EventLog(verbosity=0))
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        with contextlib.suppress(Exception):
+            server.stop()

@@ -68,4 +68,4 @@ def render(report: dict, console) -> None:
 
 
 def _styled_count(n: int) -> str:
-    return f"[green]0[/green]" if n == 0 else f"[red]{n:,}[/red]"
+    return "[green]0[/green]" if n == 0 else f"[red]{n:,}[/red]"

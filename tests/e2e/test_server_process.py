@@ -6,7 +6,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 from tests.helpers.chat import ROOT, ChatServerProcess, LineClient, child_env, free_port
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import pexpect
 import pytest
 
 from tests.helpers.chat import ROOT, ChatServerProcess, LineClient, child_env, spawn_client

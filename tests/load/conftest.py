@@ -6,27 +6,7 @@ import json
 import subprocess
 import sys
 
-import pytest
 
-from lab.naive_server import NaiveChatServer
-
-
-@pytest.fixture
-def naive_server():
-    """A factory: start a NaiveChatServer on 127.0.0.1 (ephemeral port); all stopped at the end."""
-    started = []
-
-    def start(**options) -> NaiveChatServer:
-        server = NaiveChatServer("127.0.0.1", 0, **options)
-        server.start()
-        started.append(server)
-        return server
-
-    try:
-        yield start
-    finally:
-        for server in started:
-            server.stop()
 
 
 def chatlab_load(port: int, *args: str, timeout: float = 60) -> tuple[int, dict | str, str]:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import socket
 import sys
 
-import pytest
 
 from tests.load.conftest import chatlab_load
 
 
-def test_everything_arrives_once_in_order_on_the_naive_server(naive_server):
-    server = naive_server(nodelay=True)
+def test_everything_arrives_once_in_order_on_the_naive_server(start_server):
+    server = start_server(naive=True, nodelay=True)
     status, report, err = chatlab_load(server.address[1], "--clients", "20", "--senders", "3", "--rate", "5",
                                        "--duration", "3", "--ramp", "1", "--json")
     assert status == 0, err
@@ -26,11 +25,11 @@ def test_everything_arrives_once_in_order_on_the_naive_server(naive_server):
     assert report["load_cpu"]["processes"] >= 1
 
 
-def test_naive_server_freezes_when_one_client_stops_reading(naive_server):
+def test_naive_server_freezes_when_one_client_stops_reading(start_server):
     # The exhibit must exhibit: one stalled reader (small receive buffer) and a
     # small server send buffer; sendall() to it blocks while holding the room's
     # lock, and the healthy clients stop receiving.
-    server = naive_server(nodelay=True, sndbuf=4096)
+    server = start_server(naive=True, nodelay=True, sndbuf=4096)
     status, report, err = chatlab_load(server.address[1], "--clients", "10", "--senders", "5", "--rate", "8",
                                        "--duration", "3", "--ramp", "0.5", "--stalled", "1", "--size", "900",
                                        "--json")
@@ -42,8 +41,8 @@ def test_naive_server_freezes_when_one_client_stops_reading(naive_server):
     assert report["duplicates"] == 0
 
 
-def test_table_output_names_reach_and_its_own_cpu(naive_server):
-    server = naive_server(nodelay=True)
+def test_table_output_names_reach_and_its_own_cpu(start_server):
+    server = start_server(naive=True, nodelay=True)
     status, out, err = chatlab_load(server.address[1], "--clients", "4", "--senders", "1", "--duration", "1",
                                     "--ramp", "0")
     assert status == 0, err + out
@@ -66,37 +65,11 @@ def test_bad_numbers_are_refused_without_a_traceback():
     assert status == 2 and "--senders" in err and "Traceback" not in err
 
 
-def _reference():
-    try:
-        from lab.server import ChatServer, ServerConfig
-    except ImportError:
-        pytest.skip("lab.server is not there yet")
-    return ChatServer, ServerConfig
-
-
-@pytest.fixture
-def reference_server():
-    ChatServer, ServerConfig = _reference()
-    started = []
-
-    def start(**options):
-        server = ChatServer(ServerConfig(host="127.0.0.1", port=0, **options))
-        server.start()
-        started.append(server)
-        return server
-
-    try:
-        yield start
-    finally:
-        for server in started:
-            server.stop()
-
-
-def test_reference_server_drops_the_stalled_reader_and_loses_nothing(reference_server):
+def test_reference_server_drops_the_stalled_reader_and_loses_nothing(start_server):
     # The same load as the freeze exhibit above: the reference server must
     # drop the stalled client (its bounded queue overflows) and deliver every
     # message to everyone else, once and in order.
-    server = reference_server(sndbuf=4096)
+    server = start_server(sndbuf=4096)
     status, report, err = chatlab_load(server.address[1], "--clients", "10", "--senders", "5", "--rate", "8",
                                        "--duration", "3", "--ramp", "0.5", "--stalled", "1", "--size", "900",
                                        "--json")
