@@ -22,10 +22,28 @@ class TokenBucket:
         self.updated = now
 
     def take(self, now: float) -> float:
-        """Spend one token; return how long to wait first (0.0 if none)."""
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
+        """Spend one token; return how long to wait first (0.0 if none).
+
+        For a caller that will wait (the TCP server sleeps before reading on):
+        the token is spent now, and the bucket may go below zero.
+        """
+        self._refill(now)
         self.tokens -= 1
         if self.tokens >= 0:
             return 0.0
         return -self.tokens / self.rate
+
+    def try_take(self, now: float) -> bool:
+        """Spend one token if there is one; False (and nothing spent) if not.
+
+        For a caller that discards what is over the limit (the UDP server).
+        """
+        self._refill(now)
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    def _refill(self, now: float) -> None:
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now

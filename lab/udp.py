@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, TextIO
 
 from lab import protocol as p
+from lab.ratelimit import TokenBucket
 from lab.room import Close, Deliver, Room
 
 MAX_DATAGRAM = 1200
@@ -256,6 +257,8 @@ class Member:
     name: str | None = None
     upstream: SequenceTracker = field(default_factory=SequenceTracker)
     sent: int = 0  # server lines sent to this member (their SEQ)
+    bucket: TokenBucket | None = None  # the flood limit, as on TCP
+    flooding: bool = False  # told about the limit in this episode already
 
 
 class UdpChatCore:
@@ -267,14 +270,19 @@ class UdpChatCore:
     """
 
     def __init__(self, room: Room | None = None, secret: bytes | None = None,
-                 idle_timeout: float = IDLE_TIMEOUT, clock: Callable[[], float] = time.monotonic):
+                 idle_timeout: float = IDLE_TIMEOUT, clock: Callable[[], float] = time.monotonic,
+                 rate: float = 10.0, burst: int = 20, max_members: int = 1500):
         self.room = room if room is not None else Room()
         self.secret = secret if secret is not None else os.urandom(32)
         self.idle_timeout = idle_timeout
         self.clock = clock
+        self.rate = rate
+        self.burst = burst
+        self.max_members = max_members
         self.members: dict[Address, Member] = {}
         self.stats = {"datagrams": 0, "malformed": 0, "too_big": 0, "challenges": 0, "bad_cookie": 0,
-                      "duplicates_dropped": 0, "unverified_bytes_in": 0, "unverified_bytes_out": 0}
+                      "duplicates_dropped": 0, "unverified_bytes_in": 0, "unverified_bytes_out": 0,
+                      "flood_dropped": 0, "refused_full": 0}
         self.events: list[tuple[str, Address, str]] = []  # (joined|left, address, name/reason) for logs
 
     # -- cookies --------------------------------------------------------------
@@ -314,6 +322,18 @@ class UdpChatCore:
             return self._join(member, what.name, now)
         if member.name is None:
             return []  # lines before a name: the join is still on its way
+        if member.bucket is not None and not member.bucket.try_take(now):
+            # Over the flood limit.  TCP would push back (the server stops
+            # reading and flow control slows the sender); UDP has no flow
+            # control, so the only defence is to discard.  The sender is told
+            # once per episode, and its receivers count the gap as lost.
+            self.stats["flood_dropped"] += 1
+            if member.flooding:
+                return []
+            member.flooding = True
+            return self._to(member, [p.format_error(self.room.clock(), "flood", (
+                f"you send more than {self.rate:g} datagrams/s; over the limit they are discarded"))])
+        member.flooding = False
         kind = member.upstream.add(what.seq)
         if kind == "duplicate":
             # The network (or a retrying client) delivered it twice; relaying
@@ -337,8 +357,13 @@ class UdpChatCore:
         self.stats["unverified_bytes_in"] += len(data)
         what = decode_client(data) if len(data) <= MAX_DATAGRAM else None
         if isinstance(what, Join) and what.cookie and self._cookie_ok(address, what.cookie, now):
+            if len(self.members) >= self.max_members:
+                self.stats["refused_full"] += 1
+                line = p.format_error(self.room.clock(), "server-full",
+                                      f"the server has its maximum of {self.max_members} members; try again later")
+                return [(address, encode_server_line(0, None, line))]
             # The address proved it receives what we send to it: a member now.
-            member = Member(address, now)
+            member = Member(address, now, bucket=TokenBucket(self.rate, self.burst, now))
             self.members[address] = member
             return self._join(member, what.name, now)
         if isinstance(what, Join) and what.cookie:
@@ -491,9 +516,11 @@ class UdpChatServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = p.DEFAULT_PORT, *,
                  idle_timeout: float = IDLE_TIMEOUT, history: int = p.HISTORY_SIZE,
+                 rate: float = 10.0, burst: int = 20, max_members: int = 1500,
                  on_event: Callable[[str, Address, str], None] | None = None):
         self.host, self.port = host, port
-        self.core = UdpChatCore(Room(history_size=history), idle_timeout=idle_timeout)
+        self.core = UdpChatCore(Room(history_size=history), idle_timeout=idle_timeout, rate=rate, burst=burst,
+                                max_members=max_members)
         self.on_event = on_event
         self.sock: socket.socket | None = None
         self._thread: threading.Thread | None = None

@@ -243,3 +243,29 @@ def test_addresses_are_compared_by_value_not_identity(core):
     join(core, tuple(B), "bob")
     out = core.receive((A[0], A[1] + 0), encode_message(1, "hello"))
     assert [to for to, _ in out] == [B]
+
+
+def test_a_flooder_is_told_once_and_its_excess_datagrams_are_discarded(clock):
+    core = UdpChatCore(Room(clock=lambda: 0.0), secret=b"k" * 32, clock=clock, rate=5, burst=3)
+    join(core, A, "flooder")
+    join(core, B, "bob")
+    relayed, warnings = 0, 0
+    for seq in range(1, 11):  # ten datagrams at the same instant: three fit the burst
+        for to, data in core.receive(A, encode_message(seq, f"flood {seq}")):
+            line = p.parse_server_line(decode_server(data).line)
+            relayed += to == B and line.kind == "public"
+            warnings += to == A and line.code == "flood"
+    assert (relayed, warnings) == (3, 1)
+    assert core.stats["flood_dropped"] == 7
+    clock.now += 1.0  # the bucket refills: the sender is heard again
+    out = core.receive(A, encode_message(11, "calm again"))
+    assert [p.parse_server_line(d.line).text for d in lines_for(out, B)] == ["calm again"]
+
+
+def test_a_full_server_refuses_a_verified_join_with_the_reason(clock):
+    core = UdpChatCore(Room(clock=lambda: 0.0), secret=b"k" * 32, clock=clock, max_members=1)
+    join(core, A, "alice")
+    out = join(core, B, "bob")
+    [reply] = lines_for(out, B)
+    assert p.parse_server_line(reply.line).code == "server-full"
+    assert B not in core.members and core.stats["refused_full"] == 1
