@@ -1,4 +1,4 @@
-"""The notebooks' helpers (lab/notebook.py) that decide things, tested without a notebook."""
+"""The notebooks' helpers (lab/notebook/) that decide things, tested without a notebook."""
 
 from __future__ import annotations
 

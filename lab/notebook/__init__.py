@@ -1,0 +1,62 @@
+"""Helpers for the instructor notebooks (notebooks/*.ipynb).
+
+A notebook starts with ``lesson = Lesson("01 ...")`` and ends with
+``lesson.cleanup()``.  Everything the lesson starts -- chat servers, client
+sockets, client processes, packet captures -- is started through the
+lesson, which keeps a list and stops all of it:
+
+* in ``cleanup()`` (the last cell of every notebook);
+* when the kernel's Python exits normally (``atexit``);
+* inside each helper, with ``try/finally``, when the helper itself fails
+  half way (a server that started but whose client could not connect...).
+
+When a cell fails and the kernel is then shut down or restarted, Jupyter
+usually *kills* the kernel (atexit does not run).  Nothing is left behind
+anyway: servers, clients and captures are threads and sockets of the kernel
+itself, which the OS closes; client processes die with the kernel
+(``PR_SET_PDEATHSIG``, and Jupyter kills the kernel's process group).
+Emulated networks (namespaces) only ever live inside one call
+(``compare()``), where ``lab.netlab.Netlab`` removes them in ``finally``;
+should a kernel be killed in the middle of one, the next ``Lesson`` removes
+namespaces whose kernel no longer exists (``nblabPID-...``).
+
+Packet capture needs root or CAP_NET_RAW.  Without it ``Lesson.capture``
+does not fail: it shows a visible note and replays a capture RECORDED with
+the same notebook (``lab/data/lessons/NAME.pcap``), step by step, so the
+rest of the lesson reads the same.  ``tools/record_lessons.py`` re-records
+them by running the notebooks as root.
+
+Nothing here defines what a chat line or a TCP segment means: that is
+``lab.protocol`` and ``lab.capture``.  These are the glue a lesson needs.
+
+
+The helpers live in one module per job; this package re-exports them so a
+notebook only needs ``from lab import notebook as nb``:
+
+- ``settings``    paths, environment switches, constants
+- ``display``     rich tables, notes, lifecycle events, server lines
+- ``sockets``     the kernel's socket table, TCP states, bind(), free ports
+- ``peers``       a scripted chat member; a client in its own process
+- ``capture``     live capture, or a RECORDED one replayed step by step
+- ``lesson``      ``Lesson``: starts everything, cleans all of it up
+- ``bytestream``, ``slowreader``, ``tcp_vs_udp``, ``tls``: one lesson's experiments each
+"""
+
+from lab.notebook.bytestream import recv_all, send_in_thread, show_chunks
+from lab.notebook.capture import Capture
+from lab.notebook.display import console, events, note, show, show_lines, table
+from lab.notebook.lesson import Lesson
+from lab.notebook.peers import ChatPeer, ClientProcess
+from lab.notebook.settings import FORCE_RECORDED_ENV, HOST, LESSON_DATA, NETLAB_PREFIX, RECORD_ENV, SETTLE
+from lab.notebook.slowreader import SlowReaderResult, server_threads, show_slow_reader, slow_reader
+from lab.notebook.sockets import free_port, parse_proc_net_tcp, show_sockets, sockets, tcp_state, try_bind
+from lab.notebook.tcp_vs_udp import compare, compare_table, remove_stale_netlabs
+from lab.notebook.tls import SECRET, find_text, lab_ca, secret_chat, tls_records
+
+__all__ = [
+    "Capture", "ChatPeer", "ClientProcess", "FORCE_RECORDED_ENV", "HOST", "LESSON_DATA", "Lesson", "NETLAB_PREFIX",
+    "RECORD_ENV", "SECRET", "SETTLE", "SlowReaderResult", "compare", "compare_table", "console", "events",
+    "find_text", "free_port", "lab_ca", "note", "parse_proc_net_tcp", "recv_all", "remove_stale_netlabs",
+    "secret_chat", "send_in_thread", "server_threads", "show", "show_chunks", "show_lines", "show_slow_reader",
+    "show_sockets", "slow_reader", "sockets", "table", "tcp_state", "tls_records", "try_bind",
+]
