@@ -14,7 +14,7 @@ from lab.compare import (DeliveryAccount, LossDecision, binomial_bounds, count_r
                          expected_udp_delivery, message_index, message_text, percentiles, plot_compare,
                          run_compare)
 from lab.netlab import list_namespaces
-from tests.netlab.unprivileged import as_unprivileged
+from tests.netlab.unprivileged import as_unprivileged, explains_privileges
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -112,7 +112,7 @@ def test_cli_without_root_explains_and_runs_the_udp_half():
     argv = [sys.executable, "-m", "lab", "compare", "--messages", "60", "--seed", "3", "--json"]
     proc = subprocess.run(as_unprivileged(argv, ROOT), capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and "sudo" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and explains_privileges(proc.stderr)
     result = json.loads(proc.stdout)
     assert {"tcp", "udp", "loss", "seed"} <= set(result) and result["seed"] == 3 and result["loss"] == 20
     for key in ("sent", "delivered", "lost", "duplicated", "out_of_order", "latency_ms"):

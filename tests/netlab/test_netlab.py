@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.netlab.unprivileged import as_unprivileged
+from tests.netlab.unprivileged import as_unprivileged, explains_privileges
 
 from lab.netlab import NFT_TABLE, Netlab, NetlabError, list_namespaces, loss_ruleset, parse_loss_ruleset
 
@@ -61,7 +61,7 @@ def test_without_root_says_why_and_fails():
     proc = subprocess.run(as_unprivileged([sys.executable, "-m", "lab", "netlab", "up"], root),
                           capture_output=True, text=True, timeout=30, cwd=root)
     assert proc.returncode == 1
-    assert "sudo" in proc.stderr and "Traceback" not in proc.stderr
+    assert explains_privileges(proc.stderr) and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
