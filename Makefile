@@ -23,7 +23,9 @@ help:
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c "import ensurepip" 2>/dev/null || \
 	  bash .ci/sysdeps.sh python3-venv
-	$(PYTHON) -m venv $(VENV)
+	# --copies: .venv/bin/python is the kit's own file, so `setcap` on it
+	# (to capture without sudo) does not reach the system's Python.
+	$(PYTHON) -m venv --copies $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m ipykernel install --sys-prefix --name chatlab --display-name "chat-lab" >/dev/null

@@ -28,3 +28,21 @@ def has_capabilities(*bits: int) -> bool:
     """True if every capability in ``bits`` is in the effective set."""
     mask = effective_capabilities()
     return all(mask >> bit & 1 for bit in bits)
+
+
+def grant_capture_command() -> str:
+    """The command that lets this Python capture packets without sudo.
+
+    ``setcap`` marks a file, so it must be this interpreter's own file: in a
+    venv made with ``--copies`` (as the Makefile does) it is.  In a venv of
+    symlinks the capability would land on the system's Python, for every
+    program it runs; say so instead of suggesting it blindly.
+    """
+    import os
+    import sys
+
+    command = f"sudo setcap cap_net_raw,cap_net_admin=eip {sys.executable}"
+    if os.path.islink(sys.executable):
+        command += (" (this venv links to the system's Python, which would then let every Python program capture:"
+                    " recreate it with `python3 -m venv --copies .venv` first)")
+    return command

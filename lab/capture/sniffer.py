@@ -38,9 +38,9 @@ from pathlib import Path
 
 from lab.capture.decode import LINKTYPE_ETHERNET, LINKTYPE_RAW, Segment, decode
 from lab.capture.pcapio import RawFrame, write_pcap
+from lab.privileges import grant_capture_command
 
-GRANT_HINT = ('run it with sudo, or allow this Python to capture once: '
-              'sudo setcap cap_net_raw,cap_net_admin=eip "$(readlink -f .venv/bin/python)"')
+GRANT_HINT = f"run it with sudo, or allow this Python to capture once: {grant_capture_command()}"
 
 SOL_PACKET = 263
 PACKET_STATISTICS = 6

@@ -9,7 +9,12 @@ import socket
 HELP = "check this machine for everything the lab needs"
 
 # (name, essential?) ; a check returns (ok, detail, fix)
-GRANT = 'sudo setcap cap_net_raw,cap_net_admin=eip "$(readlink -f .venv/bin/python)"  (or run with sudo)'
+
+
+def _grant() -> str:
+    from lab.privileges import grant_capture_command
+
+    return grant_capture_command() + "  (or run with sudo)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +27,7 @@ def _capture():
     problem = capture_problem("lo")
     if problem is None:
         return True, "raw sockets allowed (root or CAP_NET_RAW)", ""
-    return False, problem.split(":")[0], GRANT
+    return False, problem.split(":")[0], _grant()
 
 
 def _libpcap():
