@@ -32,7 +32,7 @@ from lab import protocol as p
 from lab.delivery import SEND_FLAGS, BacklogWriter, Outbox
 from lab.ratelimit import TokenBucket
 from lab.room import Close, Deliver, Room
-from lab.sockopts import set_recv_timeout
+from lab.sockopts import raise_fd_limit, set_recv_timeout
 from lab.tcpinfo import read_tcp_info
 from lab.tls.detect import looks_like_tls_client_hello
 
@@ -172,7 +172,13 @@ class ChatServer:
 
     def start(self) -> None:
         """Create the listening socket and start accepting connections."""
+        # One descriptor per client, plus a few for the server itself.
+        limit = raise_fd_limit(self.config.max_clients + 64)
         self._listener = self._listen()
+        if limit < self.config.max_clients + 64:
+            self.log.emit(ev.Note(text=f"this process may open only {limit} files (RLIMIT_NOFILE), so about "
+                                       f"{limit - 64} clients at once, not {self.config.max_clients}: "
+                                       "raise it with `ulimit -n` (the hard limit needs root)"))
         self.log.emit(ev.Listening(address=self.address, backlog=self.config.backlog,
                                    transport="TCP+TLS" if self.config.tls else "TCP"))
         self._writer.start()

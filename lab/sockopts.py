@@ -20,3 +20,23 @@ def set_recv_timeout(sock: socket.socket, seconds: float) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", whole, micro))
     except OSError:
         pass
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raise RLIMIT_NOFILE's soft limit towards ``wanted`` (up to the hard limit); return it.
+
+    Every connection is a file descriptor, and many systems start programs
+    with a soft limit of 1024: a server for 1,000 clients needs more.  Only
+    the soft limit can be raised without privileges, up to the hard one.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft

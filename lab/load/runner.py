@@ -22,7 +22,8 @@ import time
 from dataclasses import asdict, dataclass
 
 from lab.load.accounting import Histogram, ReceiverResult, reach
-from lab.load.worker import raise_fd_limit, worker_main
+from lab.load.worker import worker_main
+from lab.sockopts import raise_fd_limit
 
 MAX_DURATION = 3600.0
 

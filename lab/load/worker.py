@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 from lab.load.accounting import Histogram, Receiver, make_message
+from lab.sockopts import raise_fd_limit
 
 CONNECTING, HELLO, WELCOME, READY, CLOSED, FAILED = range(6)
 
@@ -45,19 +46,6 @@ def _cpu() -> tuple[float, float]:
     """(user, system) CPU seconds of this process."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime, usage.ru_stime
-
-
-def raise_fd_limit(wanted: int) -> int:
-    """Raise RLIMIT_NOFILE's soft limit towards ``wanted`` (up to the hard limit); return it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if target > soft:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            pass
-    return soft
 
 
 @dataclass

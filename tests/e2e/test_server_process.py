@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+import time
 import sys
 
 from tests.helpers.chat import ROOT, ChatServerProcess, LineClient, child_env, free_port
@@ -90,3 +91,28 @@ def test_client_reports_its_ephemeral_port_and_handshake(tmp_path):
         assert "ephemeral port" in result.stdout
     finally:
         server.stop()
+
+
+def test_a_low_file_descriptor_limit_is_raised_or_reported(tmp_path):
+    import json
+    import resource
+
+    def low_hard_limit():  # what a locked-down account gets: soft 100, hard 300
+        resource.setrlimit(resource.RLIMIT_NOFILE, (100, 300))
+
+    events = tmp_path / "events.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "server", "--host", "127.0.0.1", "--port", str(free_port()),
+                             "--events", str(events)], cwd=ROOT, env=child_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=low_hard_limit)
+    try:
+        deadline = time.monotonic() + 10
+        notes = []
+        while time.monotonic() < deadline and not notes:
+            time.sleep(0.1)
+            if events.exists():
+                notes = [json.loads(l) for l in events.read_text().splitlines() if '"note"' in l]
+        assert notes, "the server says that the limit caps the number of clients"
+        assert "only 300 files" in notes[0]["text"] and "ulimit -n" in notes[0]["text"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
