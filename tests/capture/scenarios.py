@@ -149,6 +149,12 @@ def _recv_until(sock: socket.socket, token: bytes, limit: float = 5.0) -> bytes:
     return data
 
 
+def _say(sender: socket.socket, receiver: socket.socket, line: bytes) -> None:
+    """``sender`` sends one line; wait until ``receiver`` has read it, so each step is its own segment."""
+    sender.sendall(line)
+    _recv_until(receiver, b"\n")
+
+
 def scenario_handshake(port: int) -> None:
     """Connect, then both sides close: three handshake packets and an orderly close."""
     server = LineServer(port)
@@ -170,30 +176,19 @@ def scenario_chat(port: int) -> None:
     try:
         alice = socket.create_connection(("127.0.0.1", port))
         a = server.accept()
-        a.sendall(b"12:00:00 --- hello: welcome to chat-lab! What is your name?\r\n")
-        _recv_until(alice, b"\r\n")
-        alice.sendall(b"alice\n")
-        _recv_until(a, b"\n")
-        a.sendall(b"12:00:01 --- welcome: you are alice; 1 online: alice.\r\n")
-        _recv_until(alice, b"\r\n")
+        _say(a, alice, b"12:00:00 --- hello: welcome to chat-lab! What is your name?\r\n")
+        _say(alice, a, b"alice\n")
+        _say(a, alice, b"12:00:01 --- welcome: you are alice; 1 online: alice.\r\n")
         bob = socket.create_connection(("127.0.0.1", port))
         b = server.accept()
-        b.sendall(b"12:00:02 --- hello: welcome to chat-lab! What is your name?\r\n")
-        _recv_until(bob, b"\r\n")
-        bob.sendall(b"bob\n")
-        _recv_until(b, b"\n")
-        a.sendall(b"12:00:02 *** bob joined\r\n")
-        _recv_until(alice, b"\r\n")
-        alice.sendall(b"hi everyone\n")
-        _recv_until(a, b"\n")
-        b.sendall(b"12:00:03 <alice> hi everyone\r\n")
-        _recv_until(bob, b"\r\n")
-        bob.sendall(b"/msg alice psst, the answer is listen()\n")
-        _recv_until(b, b"\n")
-        a.sendall(b"12:00:04 *bob* psst, the answer is listen()\r\n")
-        _recv_until(alice, b"\r\n")
-        bob.sendall(b"/quit\n")
-        _recv_until(b, b"\n")
+        _say(b, bob, b"12:00:02 --- hello: welcome to chat-lab! What is your name?\r\n")
+        _say(bob, b, b"bob\n")
+        _say(a, alice, b"12:00:02 *** bob joined\r\n")
+        _say(alice, a, b"hi everyone\n")
+        _say(b, bob, b"12:00:03 <alice> hi everyone\r\n")
+        _say(bob, b, b"/msg alice psst, the answer is listen()\n")
+        _say(a, alice, b"12:00:04 *bob* psst, the answer is listen()\r\n")
+        _say(bob, b, b"/quit\n")
         b.sendall(b"12:00:05 --- bye: see you\r\n")
         b.close()
         _recv_until(bob, b"never", 1.0)
@@ -212,10 +207,8 @@ def scenario_fin(port: int) -> None:
     try:
         client = socket.create_connection(("127.0.0.1", port))
         conn = server.accept()
-        client.sendall(b"carol\n")
-        _recv_until(conn, b"\n")
-        client.sendall(b"/quit see you\n")
-        _recv_until(conn, b"\n")
+        _say(client, conn, b"carol\n")
+        _say(client, conn, b"/quit see you\n")
         conn.sendall(b"12:00:00 --- bye: see you\r\n")
         conn.shutdown(socket.SHUT_WR)
         _recv_until(client, b"never", 1.0)
@@ -233,8 +226,7 @@ def scenario_rst(port: int) -> None:
     try:
         client = socket.create_connection(("127.0.0.1", port))
         conn = server.accept()
-        client.sendall(b"dave\n")
-        _recv_until(conn, b"\n")
+        _say(client, conn, b"dave\n")
         conn.sendall(b"12:00:00 <alice> are you still there, dave?\r\n")
         time.sleep(0.1)  # the line is now in dave's receive buffer, unread
         client.close()   # closing with unread data: the kernel answers with RST
@@ -330,8 +322,7 @@ def scenario_keepalive(port: int) -> None:
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
         conn = server.accept()
-        client.sendall(b"erin\n")
-        _recv_until(conn, b"\n")
+        _say(client, conn, b"erin\n")
         time.sleep(2.6)
         client.close()
         _recv_until(conn, b"never", 1.0)
