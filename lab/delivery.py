@@ -6,84 +6,201 @@ kernel send buffer fills, ``sendall`` blocks forever, the lock is never
 released, and the whole room freezes.  (docs/PERFORMANCE.md tells the story,
 with measurements.)
 
-Here, every member has an ``Outbox``:
+Here, delivery has two steps.
 
-* the thread that handles a message calls ``push`` for each recipient.
-  ``push`` tries a *non-blocking* ``send`` (``MSG_DONTWAIT``) straight to
-  the recipient's socket.  Almost always the kernel takes all of it and we
-  are done: no queue, no extra thread, no context switch;
-* if the kernel takes only part (the recipient is slow and its socket
-  buffer is full), the rest waits in the outbox's *backlog*, and one shared
-  ``BacklogWriter`` thread sends it when the socket becomes writable;
-* the backlog is bounded.  Past ``limit`` bytes the member is dropped with
-  "send queue exceeded", and everyone else carries on.
+1. **Queue.**  The thread that handled a line (under the room's lock, so
+   every member gets lines in the same order) appends the bytes to each
+   recipient's ``Outbox.pending`` list with :meth:`Fanout.queue`.  That is
+   a list append per member: no system call, nothing that can block.
 
-Every outbox shares one *delivery lock* with the server (the same lock that
-guards the room).  A broadcast holds it from the room's decision to the
-last recipient: broadcasts never interleave, so every member sees the same
-order of messages, and threads do not fight over a thousand small locks.
-Holding one lock for a whole broadcast is safe only because nothing done
-under it can block: every send is non-blocking.  (Measured: with a lock per
-outbox, 50 senders broadcasting at once to 1,000 members contended so much
-that p99 latency reached 840 ms; see docs/PERFORMANCE.md.)
+2. **Send, in passes.**  One thread at a time (whoever holds the
+   *delivery lock*) walks the outboxes that have something pending and
+   gives each one everything it has in **one** non-blocking ``send``
+   (``MSG_DONTWAIT``).  Lines queued while a pass is running are picked
+   up by that same pass for every member it has not reached yet, and by
+   the next pass for the others, so a line waits at most about one pass.
+   Other threads do not wait for the delivery lock: if it is taken, they
+   leave their lines to the thread that holds it.
+
+When the kernel takes only part of the bytes (the member is slow and its
+socket buffer is full), the rest waits in the outbox's *backlog*, and one
+shared ``BacklogWriter`` thread sends it when the socket becomes writable.
+The backlog is bounded: past ``limit`` bytes the member is dropped with
+"send queue exceeded", and everyone else carries on.
+
+Holding one lock for a whole pass is safe only because nothing done under
+it can block: every send is non-blocking.  Measured on a 2-core machine at
+1,000 members (docs/PERFORMANCE.md): a small lock per outbox, with 50
+threads fanning out at once, reached a p99 latency of 840 ms; one broadcast
+at a time brought it to about 20 ms; passes that pick up new lines on the
+way bring it to a single pass, about one send per member.
 """
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import threading
 import time
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 _NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)  # a closed peer gives EPIPE, not SIGPIPE
 SEND_FLAGS = _DONTWAIT | _NOSIGNAL
 
 
-class Outbox:
-    """The bytes on their way to one member, with a bounded backlog.
+class Fanout:
+    """The delivery lock and the outboxes waiting for a pass (see the module docstring).
 
-    ``lock`` is the delivery lock shared by every outbox of a server.
-    ``push_locked`` is the hot path and expects it held; ``push`` takes it.
-    ``encode`` turns plaintext into wire bytes (None for plain TCP, TLS
-    encryption otherwise); it runs under the lock so records leave in the
-    order they were made.  ``on_overflow`` is called once, when the backlog
-    would exceed ``limit``; it must not block.
+    Thread safety of ``Outbox.pending`` relies on two orders, which the
+    GIL makes atomic step by step: :meth:`queue` *appends, then* marks the
+    outbox waiting; a pass *clears the mark, then* takes what is pending.
+    Whatever the interleaving, a line is either taken by the pass or its
+    outbox is put back on the waiting list for the next one.
     """
 
-    __slots__ = ("sock", "writer", "limit", "lock", "on_overflow", "encode", "backlog", "closed", "broken",
-                 "bytes_out", "lines_out", "peak_backlog", "__weakref__")
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # the delivery lock: one thread sends at a time
+        self._waiting_lock = threading.Lock()  # guards _waiting (held for list appends only)
+        self._waiting: list[Outbox] = []  # outboxes with pending bytes, in the order they got them
+        self.passes = 0  # passes run so far, and outboxes they visited (for tests and curious students)
+        self.visits = 0
 
-    def __init__(self, sock: socket.socket, writer: "BacklogWriter", limit: int, lock: threading.Lock,
+    def queue(self, outboxes: Iterable["Outbox"], data: bytes) -> None:
+        """Give ``data`` to each outbox, in order after what it already has; never blocks.
+
+        Call it under the lock that orders the room's decisions, so every
+        member receives the lines in the same order.
+        """
+        with self._waiting_lock:
+            waiting = self._waiting
+            for outbox in outboxes:
+                outbox.pending.append(data)
+                if not outbox.waiting:
+                    outbox.waiting = True
+                    waiting.append(outbox)
+
+    def deliver(self, wait: bool = False) -> None:
+        """Send everything queued so far.
+
+        ``wait=False`` (a chat line): if another thread holds the delivery
+        lock, return at once; that thread sends our lines.  ``wait=True``
+        (shutting down): return only when everything queued before the call
+        is with the kernel or in a backlog.
+        """
+        if self.lock.acquire(blocking=wait):
+            self._release()
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Hold the delivery lock for one outbox's own work; on the way out, run the passes others left us."""
+        self.lock.acquire()
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        """Run passes while holding the lock, release it, and make sure nothing is stranded.
+
+        A thread whose ``acquire(blocking=False)`` failed left its lines to
+        us; they may have been queued just after our last pass, so after
+        releasing we look once more and, if anything is waiting, try again.
+        """
+        while True:
+            try:
+                self._passes()
+            finally:
+                self.lock.release()
+            if not self._waiting or not self.lock.acquire(blocking=False):
+                return
+
+    def _passes(self) -> None:
+        """Send to every waiting outbox, over and over until none is waiting (lock held)."""
+        while True:
+            with self._waiting_lock:
+                batch, self._waiting = self._waiting, []
+            if not batch:
+                return
+            self.passes += 1
+            self.visits += len(batch)
+            for outbox in batch:  # the hot loop: one turn per member per pass
+                outbox.waiting = False  # first: a line queued from now on puts it back on the list
+                pending = outbox.pending  # take_pending(), inlined
+                n = len(pending)
+                if n:
+                    data = pending[0] if n == 1 else b"".join(pending[:n])
+                    del pending[:n]
+                    outbox.push_locked(data)
+
+
+class Outbox:
+    """The bytes on their way to one member: pending, then with the kernel, or in a bounded backlog.
+
+    ``pending`` holds lines queued by :meth:`Fanout.queue` for the next
+    pass.  ``push_locked`` hands bytes to the socket and expects the
+    delivery lock held; ``push`` is for the member's own thread (an error
+    reply) and takes it.  ``encode`` turns plaintext into wire bytes (None
+    for plain TCP, TLS encryption otherwise); it runs under the lock so
+    records leave in the order they were made.  ``on_overflow`` is called
+    once, when the backlog would exceed ``limit``; it must not block.
+    """
+
+    __slots__ = ("sock", "writer", "limit", "fanout", "on_overflow", "encode", "pending", "waiting", "backlog",
+                 "closed", "broken", "bytes_out", "lines_out", "peak_backlog", "__weakref__")
+
+    def __init__(self, sock: socket.socket, writer: "BacklogWriter", limit: int, fanout: Fanout,
                  on_overflow: Callable[[], None], encode: Callable[[bytes], bytes] | None = None):
         self.sock = sock
         self.writer = writer
         self.limit = limit
-        self.lock = lock
+        self.fanout = fanout
         self.on_overflow = on_overflow
         self.encode = encode
-        self.backlog = bytearray()
+        self.pending: list[bytes] = []  # queued, not yet handed to the kernel
+        self.waiting = False  # on the fanout's waiting list
+        self.backlog = bytearray()  # the kernel did not take these yet
         self.closed = False
         self.broken = False  # the socket failed (reset, broken pipe)
         self.bytes_out = 0
         self.lines_out = 0
         self.peak_backlog = 0
 
+    def take_pending(self) -> bytes:
+        """Remove and return everything pending, joined (b"" if nothing).
+
+        Two atomic list operations (read the first n, delete the first n):
+        a line appended in between stays, for the next pass.
+        """
+        pending = self.pending
+        n = len(pending)
+        if n == 0:
+            return b""
+        data = pending[0] if n == 1 else b"".join(pending[:n])
+        del pending[:n]
+        return data
+
     def push(self, data: bytes, wire: bool = False) -> None:
-        """Queue ``data`` for this member, taking the delivery lock; never blocks.
+        """Send ``data`` to this member now (after what is pending for it); never blocks.
 
         ``wire=True`` means the bytes are already in wire form (e.g. a TLS
         close_notify record) and must not be encoded again.
         """
-        with self.lock:
-            self.push_locked(data, data.count(b"\n"), wire)
+        with self.fanout.holding():
+            self._push_pending()
+            self.push_locked(data, wire)
 
-    def push_locked(self, data: bytes, lines: int, wire: bool = False) -> None:
-        """``push`` for a caller that holds the delivery lock (a broadcast loop)."""
+    def _push_pending(self) -> None:
+        earlier = self.take_pending()
+        if earlier:
+            self.push_locked(earlier)
+
+    def push_locked(self, data: bytes, wire: bool = False) -> None:
+        """Hand ``data`` to the socket, or to the backlog behind what is already waiting (lock held)."""
         if self.closed:
             return
-        self.lines_out += lines
+        self.lines_out += data.count(b"\n")
         if self.encode is not None and not wire:
             data = self.encode(data)
             if not data:
@@ -115,7 +232,7 @@ class Outbox:
 
     def flush_some(self) -> bool:
         """Send what the kernel will take now; True when nothing is left to send."""
-        with self.lock:
+        with self.fanout.holding():
             while self.backlog and not (self.closed or self.broken):
                 try:
                     sent = self.sock.send(self.backlog, SEND_FLAGS)
@@ -129,12 +246,14 @@ class Outbox:
             return True
 
     def close(self, flush_timeout: float = 0.0) -> None:
-        """Accept no more data; first try to send the backlog for up to ``flush_timeout`` s.
+        """Accept no more data; first try to send what is pending and the backlog for up to ``flush_timeout`` s.
 
         Called by the member's own reader thread when the connection ends,
         so waiting here delays nobody else (the lock is only taken for each
         non-blocking attempt, never while waiting).
         """
+        with self.fanout.holding():
+            self._push_pending()
         deadline = time.monotonic() + flush_timeout
         while flush_timeout > 0 and not self.flush_some():
             remaining = deadline - time.monotonic()
@@ -146,9 +265,10 @@ class Outbox:
                     selector.select(min(remaining, 0.1))
             except (OSError, ValueError):
                 break
-        with self.lock:
+        with self.fanout.holding():
             self.closed = True
             self.backlog.clear()
+            self.pending.clear()
         self.writer.forget(self)
 
 

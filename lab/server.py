@@ -29,7 +29,7 @@ from typing import Any
 
 from lab import lifecycle as ev
 from lab import protocol as p
-from lab.delivery import SEND_FLAGS, BacklogWriter, Outbox
+from lab.delivery import SEND_FLAGS, BacklogWriter, Fanout, Outbox
 from lab.ratelimit import TokenBucket
 from lab.room import Close, Deliver, Room
 from lab.sockopts import raise_fd_limit, set_recv_timeout
@@ -146,13 +146,13 @@ class ChatServer:
         self.config = config or ServerConfig()
         self.log = log or ev.EventLog(verbosity=0)
         self.room = Room(history_size=self.config.history)
-        # Two locks, neither ever held across a blocking call:
-        # _lock guards the room, the connections and the queue of decided
-        # actions (held for microseconds); _delivery_lock is held while the
-        # queued actions are sent, by one thread at a time (lab/delivery.py).
+        # Two locks, neither ever held across a blocking call: _lock guards
+        # the room and the connections, and orders the room's decisions as
+        # they are queued to the members' outboxes (held for microseconds);
+        # the fanout's delivery lock is held by the one thread that sends
+        # what is queued, in passes over the members (lab/delivery.py).
         self._lock = threading.Lock()
-        self._delivery_lock = threading.Lock()
-        self._queue: list = []  # actions the room decided, in order, not yet sent
+        self._fanout = Fanout()
         self._connections: set[Connection] = set()
         self._numbers = 0
         self._listener: socket.socket | None = None
@@ -207,12 +207,12 @@ class ChatServer:
             else:
                 already = False
                 self._stopping = True
-                self._queue.extend(self.room.notice_all("shutdown", f"{reason}; goodbye"))
+                self._queue(self.room.notice_all("shutdown", f"{reason}; goodbye"))
                 connections = list(self._connections)
         if already:
             self._stopped.wait(5)
             return
-        self._send_queued()
+        self._fanout.deliver(wait=True)
         self._stop_requested.set()
         if self._listener is not None:
             # shutdown() wakes the thread blocked in accept(); close() alone may not.
@@ -298,7 +298,7 @@ class ChatServer:
         if full:
             self._turn_away(conn, f"the server has its maximum of {self.config.max_clients} clients")
             return
-        conn.outbox = Outbox(sock, self._writer, self.config.send_queue, self._delivery_lock,
+        conn.outbox = Outbox(sock, self._writer, self.config.send_queue, self._fanout,
                              on_overflow=lambda: conn.abort("dropped", "send queue exceeded"))
         self.log.emit(ev.Accepted(conn=conn.number, client=client, server=server_side))
         conn.thread = threading.Thread(target=self._serve, args=(conn,), name=f"client-{conn.number}", daemon=True)
@@ -435,8 +435,8 @@ class ChatServer:
             # arrive before the first live message.
             with self._lock:
                 result = self.room.join(conn, text)
-                self._queue.extend(result.actions)
-            self._send_queued()
+                self._queue(result.actions)
+            self._fanout.deliver()
             if result.accepted:
                 conn.name = result.name
                 set_recv_timeout(conn.sock, 0)
@@ -455,8 +455,8 @@ class ChatServer:
             actions = self.room.leave(conn, reason) if conn.name else []
             self._connections.discard(conn)
             if not self._stopping:  # during shutdown everyone is leaving: no notices
-                self._queue.extend(actions)
-        self._send_queued()
+                self._queue(actions)
+        self._fanout.deliver()
         tcp_info = read_tcp_info(conn.sock)
         if conn.outbox is not None:
             flush = 0.0 if how in ("rst", "timeout") or detail == "send queue exceeded" else self.config.shutdown_grace
@@ -479,58 +479,23 @@ class ChatServer:
     # -- carrying out the room's decisions -------------------------------------
 
     def _act(self, event, *args) -> list:
-        """Ask the room to handle an event; send what it decides before returning."""
+        """Ask the room to handle an event; queue and send what it decides."""
         with self._lock:
             actions = event(*args)
-            self._queue.extend(actions)
-        self._send_queued()
+            self._queue(actions)
+        self._fanout.deliver()
         return actions
 
-    def _send_queued(self) -> None:
-        """Send every queued action, in the order the room decided them.
+    def _queue(self, actions: list) -> None:
+        """Queue the room's Deliver actions to the recipients' outboxes (``_lock`` held).
 
-        Flat combining: many reader threads decide at once, but one at a
-        time sends.  Whoever holds the delivery lock takes the *whole*
-        queue, including what other threads queued while it waited, and
-        sends each member everything due to it with one ``send()``.  Under
-        light load a batch is one message; under heavy load batches grow
-        and the number of system calls (and TCP segments) per message
-        falls.  When this returns, our own actions have been sent: either
-        we sent them, or a thread that held the lock before us did.
+        Queued under the same lock as the decisions, in their order: every
+        member receives the lines in the same order.  (Close actions are
+        carried out by the member's own reader thread, see ``_on_line``.)
         """
-        with self._delivery_lock:
-            with self._lock:
-                batch, self._queue = self._queue, []
-            if batch:
-                _deliver(batch)
-
-
-def _deliver(batch: list) -> None:
-    """Carry out a batch of Deliver actions; the delivery lock is held.
-
-    This is the server's hot path: at 1,000 members every message costs 999
-    non-blocking sends.  Several messages for the same member are joined
-    into one send, in their order.
-    """
-    deliveries = [action for action in batch if isinstance(action, Deliver)]
-    if len(deliveries) == 1:
-        data = deliveries[0].data
-        lines = data.count(b"\n")
-        for member in deliveries[0].recipients:
-            member.outbox.push_locked(data, lines)
-        return
-    due: dict = {}  # member -> [data, ...] in order; dicts keep insertion order
-    for action in deliveries:
-        data = action.data
-        for member in action.recipients:
-            chunks = due.get(member)
-            if chunks is None:
-                due[member] = [data]
-            else:
-                chunks.append(data)
-    for member, chunks in due.items():
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        member.outbox.push_locked(data, data.count(b"\n"))
+        for action in actions:
+            if isinstance(action, Deliver):
+                self._fanout.queue((member.outbox for member in action.recipients), action.data)
 
 
 def _leave_reason(how: str, detail: str) -> str:
