@@ -121,6 +121,9 @@ class Receiver:
 
     run: str
     counting: bool = False  # tokens are counted only inside the measurement window
+    # False: count reach, duplicates and order but no latency (a client read in
+    # bulk, whose ``now_ns`` is only when a sweep found the bytes)
+    timed: bool = True
     unique: int = 0
     duplicates: int = 0
     out_of_order: int = 0
@@ -155,6 +158,7 @@ class Receiver:
         latency = self.latency
         nxt = self._next
         timeline = self.timeline
+        timed = self.timed
         second = now_ns // 1_000_000_000
         for m_run, m_sender, m_seq, m_sent in _TOKEN_LINE.findall(data):
             found += 1
@@ -170,15 +174,17 @@ class Receiver:
                 self.unique += 1
             else:
                 self._count(sender, seq)
-            us = (now_ns - int(m_sent)) // 1000
-            latency.add(us)
             if timeline is not None:
                 entry = timeline.get(second)
                 if entry is None:
                     entry = timeline[second] = [0, 0]
                 entry[0] += 1
-                if us > entry[1]:
-                    entry[1] = us
+            if not timed:
+                continue
+            us = (now_ns - int(m_sent)) // 1000
+            latency.add(us)
+            if timeline is not None and us > entry[1]:
+                entry[1] = us
         if b"***" in data:
             for name, reason in _LEFT_LINE.findall(data):
                 self.left.append((name.decode("utf-8", "replace"), reason.decode("utf-8", "replace")))

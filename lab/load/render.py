@@ -38,7 +38,8 @@ def render(report: dict, console) -> None:
     table.add_row("duplicates", _styled_count(report["duplicates"]))
     table.add_row("out of order", _styled_count(report["out_of_order"]))
     table.add_row("latency", f"p50 {_num(lat['p50'], '{:.2f}')} ms   p99 {_num(lat['p99'], '{:.2f}')} ms   "
-                  f"max {_num(lat['max'], '{:.2f}')} ms   ({lat['samples']:,} samples; to the {lat['clock']})")
+                  f"max {_num(lat['max'], '{:.2f}')} ms   ({lat['samples']:,} samples from {lat['timed_receivers']:,} "
+                  f"timed receivers; to the {lat['clock']})")
     if report["timeline"]:
         worst = max(report["timeline"], key=lambda e: e["max_ms"])
         fewest = min(report["timeline"][1:-1] or report["timeline"], key=lambda e: e["deliveries"])

@@ -26,6 +26,8 @@ from lab.load.worker import worker_main
 from lab.sockopts import raise_fd_limit
 
 MAX_DURATION = 3600.0
+AUTO_ALL_TIMED = 200  # up to this many clients, every one is timed
+AUTO_TIMED = 125  # above it, about this many (spread over the join order) plus the senders
 
 
 class LoadError(Exception):
@@ -49,6 +51,13 @@ class LoadConfig:
     drain: float = 5.0  # longest wait for late messages after sending stops
     idle: float = 0.5  # stop draining once nothing has arrived for this long
     kernel_timestamps: bool = True  # latency to the kernel's receive time (Linux), not to our read
+    timed_every: int = 0  # latency on the senders and every K-th client, the rest read in bulk; 0 = choose
+
+    def timed_step(self) -> int:
+        """K of ``timed_every``: all clients up to 200, else about 125 timed ones (plus the senders)."""
+        if self.timed_every:
+            return self.timed_every
+        return 1 if self.clients <= AUTO_ALL_TIMED else self.clients // AUTO_TIMED
 
     def check(self) -> None:
         """Raise LoadError with a one-line reason if the numbers make no sense."""
@@ -68,6 +77,8 @@ class LoadConfig:
             raise LoadError("--stalled must be between 0 and 1000")
         if not 0 <= self.size <= 1000:
             raise LoadError("--size must be between 0 and 1000 bytes (the server's line limit is 1024)")
+        if not 0 <= self.timed_every <= self.clients:
+            raise LoadError("--latency-every must be between 0 (choose) and --clients")
         if not 0 <= self.processes <= 64:
             raise LoadError("--processes must be between 0 (choose) and 64")
 
@@ -148,7 +159,7 @@ def run_load(cfg: LoadConfig, progress=None) -> dict:
                 "ramp": cfg.ramp, "rate": cfg.rate, "senders": max(1, cfg.senders), "size": cfg.size,
                 "stalled_rcvbuf": cfg.stalled_rcvbuf, "connect_timeout": cfg.connect_timeout,
                 "idle_ns": int(cfg.idle * 1e9), "hard_deadline_ns": hard_deadline_ns,
-                "kernel_timestamps": cfg.kernel_timestamps,
+                "kernel_timestamps": cfg.kernel_timestamps, "timed_every": cfg.timed_step(),
             }
             proc = ctx.Process(target=worker_main, args=(child_end, wcfg), name=f"chatlab-load-{w}", daemon=True)
             proc.start()
@@ -209,7 +220,7 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
     receivers: list[ReceiverResult] = []
     left, stalled, closed, failed, connect_ms = set(), [], [], [], []
     cpu_window = cpu_user = cpu_sys = 0.0
-    kernel_ts = 0
+    kernel_ts = timed = 0
     timeline: dict[int, list[int]] = {}
     for r in results:
         sent.update({int(k): v for k, v in r["sent"].items()})
@@ -224,6 +235,7 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
         connect_ms += r["connect_ms"]
         cpu_window += r["cpu_window_s"]
         kernel_ts += r["kernel_timestamps"]
+        timed += r["timed_receivers"]
         for second, (count, worst) in r["timeline"].items():
             entry = timeline.setdefault(int(second), [0, 0])
             entry[0] += count
@@ -257,9 +269,12 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
             "p99": _ms(latency.percentile(99)),
             "max": _ms(latency.max_us if latency.total else None),
             "samples": latency.total,
-            "clock": ("kernel receive timestamp (SO_TIMESTAMPNS)" if kernel_ts and kernel_ts == len(receivers)
+            # latency comes from the timed receivers only; all of them count reach and order
+            "timed_receivers": timed,
+            "receivers": len(receivers),
+            "clock": ("kernel receive timestamp (SO_TIMESTAMPNS)" if kernel_ts and kernel_ts == timed
                       else "when the load generator read it" if not kernel_ts else
-                      f"kernel receive timestamp for {kernel_ts} of {len(receivers)} receivers"),
+                      f"kernel receive timestamp for {kernel_ts} of {timed} timed receivers"),
         },
         # per turn of a worker's loop: the time to read every socket that was ready,
         # an upper bound on how much the load generator itself adds to a latency

@@ -2,10 +2,26 @@
 
 A thread per simulated client would spend the machine on thread switches
 (and would be the bottleneck long before the server is); instead each
-worker owns a few hundred non-blocking sockets and one ``selectors`` loop
-(epoll on Linux) that connects them, registers their names, paces the
-senders and reads everything, feeding the bytes to the sans-I/O accounting
-in :mod:`lab.load.accounting`.
+worker owns a few hundred non-blocking sockets and one epoll loop that
+connects them, registers their names, paces the senders and reads
+everything, feeding the bytes to the sans-I/O accounting in
+:mod:`lab.load.accounting`.
+
+Two kinds of receiving clients keep the load generator cheap, so that it
+does not take the CPU the server needs (on loopback they share the cores):
+
+* *timed* clients (the senders, and every ``timed_every``-th client, spread
+  over the join order and so over the server's fan-out order) are read as
+  soon as epoll says so, with the kernel's receive timestamp: they give
+  the latency;
+* *bulk* clients are not in the epoll set at all (so the server's send
+  never has to wake us up for them) and are swept every ``sweep_ns``
+  (20 ms: before Linux's 40 ms delayed-ACK timer, so their ACKs still
+  leave from our reads and not from a timer on the server's core).  Their
+  bytes are kept and parsed after the sending window (or whenever a worker
+  holds ``BULK_PARSE_BYTES``): they count reach, duplicates and order
+  exactly like the timed ones, without competing with the server for CPU
+  while it is being measured.
 
 The parent talks to the worker over a ``multiprocessing`` pipe::
 
@@ -41,6 +57,10 @@ CONNECTING, HELLO, WELCOME, READY, CLOSED, FAILED = range(6)
 SO_TIMESTAMPNS = 35 if sys.platform.startswith("linux") else None
 _TIMESPEC = struct.Struct("@ll")
 
+POLL_GAP_NS = 1_000_000  # at most one epoll_wait per millisecond while sending (see run())
+SWEEP_NS = 20_000_000  # how often bulk clients are read (below the 40 ms delayed-ACK minimum)
+BULK_PARSE_BYTES = 128 * 1024 * 1024  # parse bulk bytes during the run only past this much
+
 
 def _cpu() -> tuple[float, float]:
     """(user, system) CPU seconds of this process."""
@@ -68,7 +88,8 @@ class Client:
     out: bytes = b""
     closed_during_run: bool = False
     kernel_ts: bool = False
-    stats: dict = field(default_factory=dict)
+    bulk: bool = False  # read in sweeps, parsed later, no latency (see the module docstring)
+    chunks: list = field(default_factory=list)  # bulk: (sweep time ns, bytes) not parsed yet
 
 
 class Worker:
@@ -93,6 +114,10 @@ class Worker:
         self.stop_requested = False
         self.read_lag = Histogram()
         self.timeline: dict[int, list[int]] = {}
+        self.bulk: list[Client] = []
+        self.next_due_ns = 0  # when _send_due next has something to send
+        self.next_sweep_ns = 0
+        self.unparsed = 0  # bytes in the bulk clients' chunks
 
     # -- pipe to the parent ------------------------------------------------
 
@@ -201,6 +226,16 @@ class Worker:
             self.ep.unregister(c.sock.fileno())
             del self.byfd[c.sock.fileno()]
             return
+        every = self.cfg.get("timed_every", 1)
+        if c.role == "recv" and every > 1 and c.index % every:
+            c.bulk = True
+            c.rx = Receiver(run=self.cfg["run"], counting=True, timeline=self.timeline, timed=False)
+            self.ep.unregister(c.sock.fileno())
+            del self.byfd[c.sock.fileno()]
+            self.bulk.append(c)
+            if rest:
+                c.chunks.append((time.time_ns(), rest))
+            return
         c.rx = Receiver(run=self.cfg["run"], counting=True, timeline=self.timeline)
         if self.cfg.get("kernel_timestamps") and SO_TIMESTAMPNS is not None:
             try:
@@ -270,6 +305,36 @@ class Worker:
         elif c.rx.feed(data, time.time_ns()):
             self.last_token_ns = time.time_ns()
 
+    def _sweep(self, now: int) -> int:
+        """Read whatever waits on the bulk clients' sockets; return the bytes read."""
+        total = 0
+        for c in self.bulk:
+            while c.sock is not None:
+                try:
+                    data = c.sock.recv(65536)
+                except BlockingIOError:
+                    break
+                except OSError as exc:
+                    self._ended(c, exc.strerror or str(exc))
+                    break
+                if not data:
+                    self._ended(c, "the server closed the connection")
+                    break
+                c.chunks.append((now, data))
+                total += len(data)
+                if len(data) < 65536:
+                    break
+        self.unparsed += total
+        return total
+
+    def _parse_bulk(self) -> None:
+        """Feed the bulk clients' kept bytes to their accounting, in the order they arrived."""
+        for c in self.bulk:
+            chunks, c.chunks = c.chunks, []
+            for when, data in chunks:
+                c.rx.feed(data, when)
+        self.unparsed = 0
+
     def _ended(self, c: Client, error: str) -> None:
         """The server closed (FIN) or reset (RST) this client's connection."""
         if c.state in (HELLO, WELCOME):
@@ -291,6 +356,7 @@ class Worker:
         self.conn.send(("alive",))
         hard = self.cfg["hard_deadline_ns"]
         ready_sent = False
+        polled_ns = 0
         while not self.stop_requested:
             now = time.time_ns()
             if now > hard:
@@ -318,10 +384,26 @@ class Worker:
                         break
                     timeout_ns = min(timeout_ns, 20_000_000)
                 elif now >= start_ns:
-                    timeout_ns = min(timeout_ns, self._send_due(now))
+                    if now >= self.next_due_ns:  # not on every turn: 25 senders x 10,000 turns/s adds up
+                        self.next_due_ns = now + self._send_due(now)
+                    timeout_ns = min(timeout_ns, self.next_due_ns - now)
                 else:
                     timeout_ns = min(timeout_ns, start_ns - now)
             tokens = 0
+            if self.bulk and self.phase == "running":
+                if now >= self.next_sweep_ns:
+                    self.next_sweep_ns = now + self.cfg.get("sweep_ns", SWEEP_NS)
+                    if self._sweep(now):
+                        self.last_token_ns = now
+                        if self.unparsed > BULK_PARSE_BYTES:
+                            self._parse_bulk()
+                timeout_ns = min(timeout_ns, self.next_sweep_ns - now)
+            if self.phase == "running" and now - polled_ns < POLL_GAP_NS:
+                # Coalesce wake-ups: waiting here (not in epoll_wait) means the
+                # server's send() finds nobody to wake, and the lines that arrive
+                # meanwhile are read in one turn.  Their latency is unaffected: it
+                # is taken from the kernel's receive timestamp, not from our read.
+                time.sleep((POLL_GAP_NS - (now - polled_ns)) / 1e9)
             ready = self.ep.poll(max(0, timeout_ns) / 1e9, 1024)
             polled_ns = time_ns()
             for fd, events in ready:
@@ -372,6 +454,7 @@ class Worker:
                 self.read_lag.add((now - polled_ns) // 1000)
         if not ready_sent:
             self.conn.send(("ready", self._connect_summary()))
+        self._parse_bulk()
         self.conn.send(("done", self._result()))
         for c in self.clients:
             self._close(c)
@@ -404,6 +487,7 @@ class Worker:
             "read_lag": self.read_lag.to_dict(),
             "timeline": self.timeline,
             "kernel_timestamps": sum(1 for c in self.clients if c.kernel_ts),
+            "timed_receivers": sum(1 for c in self.clients if c.rx is not None and not c.bulk),
             "left": sorted(left),
             "stalled": [c.name for c in self.clients if c.role == "stalled" and c.state == READY],
             "closed_during_run": [(c.name, c.error) for c in self.clients if c.closed_during_run],

@@ -79,3 +79,20 @@ def test_reference_server_drops_the_stalled_reader_and_loses_nothing(start_serve
     dropped = report["stalled"]["dropped"]
     assert len(dropped) == 1 and dropped[0][1].startswith("dropped"), dropped
     assert status == 0, err
+
+
+def test_bulk_clients_count_reach_and_order_while_only_timed_ones_give_latency(start_server):
+    # --latency-every 4: the senders and every 4th client are timed; the other
+    # clients are read in sweeps and parsed after the window, and must still
+    # account for every delivery.
+    server = start_server()
+    status, report, err = chatlab_load(server.address[1], "--clients", "40", "--senders", "4", "--rate", "5",
+                                       "--duration", "2", "--ramp", "0.5", "--latency-every", "4", "--json")
+    assert status == 0, err
+    assert report["reach"] == 1.0 and report["receivers"] == 40
+    assert report["duplicates"] == 0 and report["out_of_order"] == 0
+    # timed: clients 0, 4, ..., 36 (10 of them) plus the senders 10 and 30 (0 and 20 are already in)
+    assert report["latency_ms"]["timed_receivers"] == 12
+    assert 0 < report["latency_ms"]["samples"] < report["delivered"]
+    # the bulk clients' deliveries are in the second-by-second timeline too
+    assert sum(second["deliveries"] for second in report["timeline"]) == report["delivered"]
