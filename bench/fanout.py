@@ -1,74 +1,130 @@
-"""What one broadcast costs: 1,000 non-blocking sends of a chat line on loopback.
+"""What one pass costs: a chat line to 1,000 members on loopback, the floor under the server's latency.
 
-    python bench/fanout.py [--members 1000] [--rounds 50]
+    python bench/fanout.py [--members 1000] [--rounds 40] [--json]
 
-The receivers live in another process (an epoll loop that drains every
-socket), so the time measured is the sender's: Python's loop plus the
-kernel's work for each ``send()``, which on loopback includes the
-receiver's TCP input.  This is the floor under the reference server's
-latency at 1,000 members (docs/PERFORMANCE.md).  Bounded: about 15 s.
+Two ways, in the same run, on the same sockets:
+
+* ``raw``: the bare loop ``for sock in sockets: sock.send(line, MSG_DONTWAIT)``,
+  the least any Python server can do per member;
+* ``lab``: the reference server's delivery path (``lab.delivery``: queue the
+  line to every outbox, then one pass sends it).
+
+The receivers live in another process that reads every socket every 20 ms
+(as `chatlab load` reads its bulk clients), so the time measured is the
+sender's: Python's loop plus the kernel's work for each ``send()``, which on
+loopback includes the receiver's TCP input.  A message cannot reach its
+last recipient sooner than one pass, so this is the floor under the
+reference server's p99 at 1,000 clients (docs/PERFORMANCE.md).  Bounded:
+about 10 s.
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-import selectors
+import json
+import os
 import socket
 import statistics
+import sys
 import time
 
-LINE = b"12:00:00 <s12> ~L 1 12 345 1700000000000000000 hello everyone, how are you?\r\n"
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from lab.delivery import SEND_FLAGS, BacklogWriter, Fanout, Outbox  # noqa: E402
+
+LINE = b"12:00:00 <L1234s12> ~L ab12 12 345 1700000000000000000\r\n"
+SWEEP_S = 0.02
 
 
-def drain(port: int, members: int, ready, seconds: float) -> None:
-    clients = []
-    for _ in range(members):
-        client = socket.create_connection(("127.0.0.1", port))
-        client.setblocking(False)
-        clients.append(client)
-    ready.set()
-    selector = selectors.DefaultSelector()
+def _receive(port: int, members: int, seconds: float) -> None:
+    """The receiving side, in a child process: connect, then sweep every socket every 20 ms."""
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(members)]
     for client in clients:
-        selector.register(client, selectors.EVENT_READ)
+        client.setblocking(False)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        for key, _ in selector.select(0.1):
+        time.sleep(SWEEP_S)
+        for client in clients:
             try:
-                key.fileobj.recv(65536)
-            except BlockingIOError:
+                while len(client.recv(65536)) == 65536:
+                    pass
+            except (BlockingIOError, ConnectionError):
                 pass
+    os._exit(0)
+
+
+def measure(members: int = 1000, rounds: int = 40) -> dict:
+    """Median wall and CPU time of one pass to ``members`` sockets, raw and through lab.delivery."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=members + 16)
+    port = listener.getsockname()[1]
+    seconds = 5 + rounds * 2 * 3 * 0.03
+    child = os.fork()
+    if child == 0:  # no threads exist yet in this process: fork is safe
+        listener.close()
+        _receive(port, members, seconds)
+    sockets, writer = [], BacklogWriter()
+    try:
+        for _ in range(members):
+            sock, _ = listener.accept()
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sockets.append(sock)
+        writer.start()
+        fanout = Fanout()
+        outboxes = [Outbox(sock, writer, 64 * 1024, fanout, lambda: None) for sock in sockets]
+        time.sleep(0.3)
+
+        def raw() -> None:
+            for sock in sockets:
+                sock.send(LINE, SEND_FLAGS)
+
+        def lab() -> None:
+            fanout.queue(outboxes, LINE)
+            fanout.deliver()
+
+        timings: dict[str, tuple[list[float], list[float]]] = {"raw": ([], []), "lab": ([], [])}
+        for _ in range(3):  # interleaved, so both see the same machine
+            for name, one_pass in (("raw", raw), ("lab", lab)):
+                walls, cpus = timings[name]
+                for _ in range(rounds):
+                    wall, cpu = time.perf_counter(), time.thread_time()
+                    one_pass()
+                    walls.append(time.perf_counter() - wall)
+                    cpus.append(time.thread_time() - cpu)
+                    time.sleep(SWEEP_S / 2)  # let the receivers keep up
+        result = {"members": members}
+        for name, (walls, cpus) in timings.items():
+            result[name] = {
+                "pass_ms": round(statistics.median(walls) * 1000, 2),
+                "pass_cpu_ms": round(statistics.median(cpus) * 1000, 2),
+                "send_us": round(statistics.median(walls) / members * 1e6, 2),
+            }
+        return result
+    finally:
+        writer.stop()
+        for sock in sockets:
+            sock.close()
+        listener.close()
+        try:
+            os.kill(child, 9)
+        except ProcessLookupError:
+            pass
+        os.waitpid(child, 0)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--members", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     args = parser.parse_args()
-    listener = socket.create_server(("127.0.0.1", 0), backlog=args.members + 10)
-    ready = multiprocessing.Event()
-    receiver = multiprocessing.Process(target=drain, args=(listener.getsockname()[1], args.members, ready, 30),
-                                       daemon=True)
-    receiver.start()
-    sockets = []
-    for _ in range(args.members):
-        sock, _ = listener.accept()
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sockets.append(sock)
-    ready.wait(30)
-    flags = socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL
-    walls, cpus = [], []
-    for _ in range(args.rounds):
-        wall, cpu = time.perf_counter(), time.process_time()
-        for sock in sockets:
-            sock.send(LINE, flags)
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-        time.sleep(0.01)  # let the receiver drain between broadcasts
-    receiver.terminate()
-    per_send = statistics.median(walls) / args.members * 1e6
-    print(f"one broadcast to {args.members} sockets: median {statistics.median(walls) * 1000:.2f} ms wall, "
-          f"{statistics.median(cpus) * 1000:.2f} ms CPU; {per_send:.1f} us per send()")
+    result = measure(args.members, args.rounds)
+    if args.json:
+        print(json.dumps(result))
+        return
+    for name in ("raw", "lab"):
+        r = result[name]
+        print(f"{name}: one pass to {args.members} sockets: median {r['pass_ms']:.2f} ms wall, "
+              f"{r['pass_cpu_ms']:.2f} ms CPU; {r['send_us']:.1f} us per member")
 
 
 if __name__ == "__main__":

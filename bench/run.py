@@ -19,6 +19,7 @@ import os
 import platform
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -194,6 +195,19 @@ def measure(kind: str, point: str, duration: float, nodelay: int | None = None) 
     }
 
 
+# -- the floor: what one pass to 1,000 members costs --------------------------------
+
+
+def floor(members: int = 1000) -> dict | None:
+    """bench/fanout.py in its own process (it forks): the cost of one pass, raw and through lab.delivery."""
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "fanout.py"), "--members", str(members),
+                           "--json"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    if done.returncode != 0:
+        print(f"bench: fanout.py failed: {done.stderr[-300:]}", file=sys.stderr)
+        return None
+    return json.loads(done.stdout)
+
+
 # -- other load on the machine -------------------------------------------------
 
 
@@ -227,26 +241,39 @@ def _f(value, fmt: str) -> str:
     return "-" if value is None else fmt.format(value)
 
 
-def tables(mach: dict, rows: list[dict], nagle: list[dict], start: list[dict], duration: float) -> str:
+def tables(mach: dict, rows: list[dict], nagle: list[dict], start: list[dict], duration: float,
+           passes: list[dict] | None = None) -> str:
     """The generated part of docs/PERFORMANCE.md (between the bench markers)."""
+    passes = [p for p in passes or [] if p]
+    one_pass = statistics.median(p["lab"]["pass_ms"] for p in passes) if passes else None
     out = [BEGIN, "",
            f"Measured {mach['date']} by `make bench` (`python bench/run.py`) on: **{mach['cpu']}**, "
            f"{mach['cores']} cores, Linux {mach['kernel']}, Python {mach['python']}; loopback; "
            f"{duration:g} s of sending per point. The load generator runs on the same cores as the "
            "server, so its own CPU is listed too. Latency is measured to the kernel's receive timestamp "
-           "(SO_TIMESTAMPNS), so the load generator's own delay in reading is not counted. *Other programs* "
+           "(SO_TIMESTAMPNS), so the load generator's own delay in reading is not counted; at 1,000 clients it "
+           "is taken on the senders and every 8th client (spread over the join order, so over the server's "
+           "fan-out order), while every client counts reach and order. *Other programs* "
            "is the CPU the rest of the machine used during the point (the bench waits up to 90 s for "
            "a quiet machine before each point); numbers taken on a busy machine are not comparable.", "",
-           "| server | load | deliveries/s | reach | p50 ms | p99 ms | max ms | server CPU (cores) "
+           "| server | load | deliveries/s | reach | p50 ms | p99 ms | p99 / one pass | max ms | server CPU (cores) "
            "| server RSS MiB | load-gen CPU (cores) | stalled reader | other programs (cores) |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
     for r in rows:
         stalled = "; ".join(r["stalled_dropped"]) or ("not dropped" if r["point"] == "stalled" else "")
         out.append(f"| {r['server']} | {r['label']} | {_f(r['deliveries_per_s'], '{:,.0f}')} "
                    f"| {_f(r['reach'], '{:.3f}')} | {_f(r['p50_ms'], '{:.1f}')} | {_f(r['p99_ms'], '{:.1f}')} "
-                   f"| {_f(r['max_ms'], '{:.1f}')} | {_f(r['server_cpu_cores'], '{:.2f}')} "
+                   f"| {_ratio(r, one_pass)} | {_f(r['max_ms'], '{:.1f}')} | {_f(r['server_cpu_cores'], '{:.2f}')} "
                    f"| {_f(r['server_rss_mib'], '{:.0f}')} | {_f(r['load_cpu_cores'], '{:.2f}')} | {stalled} "
                    f"| {_f(r['others_cores'], '{:.2f}')} |")
+    if passes:
+        raw = statistics.median(p["raw"]["send_us"] for p in passes)
+        lab = statistics.median(p["lab"]["send_us"] for p in passes)
+        out += ["", f"**One pass** (`bench/fanout.py`, measured {len(passes)} times in this run, median): a line to "
+                f"1,000 loopback sockets costs **{one_pass:.1f} ms** through `lab.delivery` ({lab:.1f} µs per member; "
+                f"the bare `send()` loop: {raw:.1f} µs). No message reaches its last recipient sooner than one "
+                "pass, so that is the floor under p99 at 1,000 clients; *p99 / one pass* compares each "
+                "1,000-client row with it."]
     problems = [r for r in rows if r["duplicates"] or r["out_of_order"] or r["connect_failed"] or r["closed_by_server"]]
     for r in problems:
         out.append(f"\nNote: {r['server']} at {r['label']}: {r['duplicates']} duplicates, {r['out_of_order']} out of "
@@ -266,6 +293,12 @@ def tables(mach: dict, rows: list[dict], nagle: list[dict], start: list[dict], d
                        f"| {r['heavy_modules'] or 'none'} |")
     out += ["", END]
     return "\n".join(out)
+
+
+def _ratio(row: dict, one_pass: float | None) -> str:
+    if one_pass is None or row["p99_ms"] is None or not row["label"].startswith("1,000"):
+        return ""
+    return f"{row['p99_ms'] / one_pass:.1f}"
 
 
 def write_doc(generated: str) -> None:
@@ -303,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     mach = machine()
     print(f"bench: {mach['cpu']}, {mach['cores']} cores, Linux {mach['kernel']}, Python {mach['python']}", flush=True)
     rows, nagle = [], []
+    passes = [floor()]  # before and after the load points: the machine may change meanwhile
     for point in args.points.split(","):
         for kind in servers:
             print(f"bench: {kind} server, {POINTS[point]['label']} ...", flush=True)
@@ -318,12 +352,14 @@ def main(argv: list[str] | None = None) -> int:
                 print("   ", json.dumps(row), flush=True)
                 nagle.append(row)
     start = [] if args.no_startup else startup()
-    generated = tables(mach, rows, nagle, start, args.duration)
+    passes.append(floor())
+    generated = tables(mach, rows, nagle, start, args.duration, passes)
     print(generated)
     if not args.no_write:
         write_doc(generated)
         with open(RESULTS, "w") as f:
-            json.dump({"machine": mach, "rows": rows, "nagle": nagle, "startup": start}, f, indent=1)
+            json.dump({"machine": mach, "rows": rows, "nagle": nagle, "startup": start, "one_pass": passes}, f,
+                      indent=1)
         print(f"bench: wrote {os.path.relpath(DOC, ROOT)} and {os.path.relpath(RESULTS, ROOT)}")
     return 0
 
