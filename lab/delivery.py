@@ -129,10 +129,24 @@ class Fanout:
                 outbox.waiting = False  # first: a line queued from now on puts it back on the list
                 pending = outbox.pending  # take_pending(), inlined
                 n = len(pending)
-                if n:
-                    data = pending[0] if n == 1 else b"".join(pending[:n])
-                    del pending[:n]
+                if not n:
+                    continue
+                data = pending[0] if n == 1 else b"".join(pending[:n])
+                del pending[:n]
+                if outbox.encode is not None or outbox.backlog or outbox.closed:
+                    outbox.push_locked(data)  # TLS, a slow member, or a closed one: the general path
+                    continue
+                # push_locked() inlined for the common case (plain TCP, nothing in the
+                # backlog): a pass makes 1,000 of these, and a call costs ~7 % of a send
+                try:
+                    sent = outbox.sock.send(data, SEND_FLAGS)
+                except OSError:  # would block, reset, broken pipe: let the general path decide
                     outbox.push_locked(data)
+                    continue
+                outbox.bytes_out += sent
+                outbox.lines_out += data.count(b"\n")
+                if sent < len(data):
+                    outbox.keep(data, sent)
 
 
 class Outbox:
@@ -226,9 +240,13 @@ class Outbox:
             return
         self.bytes_out += sent
         if sent < len(data):
-            self.backlog += memoryview(data)[sent:]
-            self.peak_backlog = max(self.peak_backlog, len(self.backlog))
-            self.writer.want_write(self)
+            self.keep(data, sent)
+
+    def keep(self, data: bytes, sent: int) -> None:
+        """The kernel took only ``sent`` bytes of ``data``: keep the rest for the writer thread (lock held)."""
+        self.backlog += memoryview(data)[sent:]
+        self.peak_backlog = max(self.peak_backlog, len(self.backlog))
+        self.writer.want_write(self)
 
     def flush_some(self) -> bool:
         """Send what the kernel will take now; True when nothing is left to send."""
