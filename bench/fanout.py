@@ -7,7 +7,9 @@ Two ways, in the same run, on the same sockets:
 * ``raw``: the bare loop ``for sock in sockets: sock.send(line, MSG_DONTWAIT)``,
   the least any Python server can do per member;
 * ``lab``: the reference server's delivery path (``lab.delivery``: queue the
-  line to every outbox, then one pass sends it).
+  line to every outbox, then one pass sends it);
+* ``lab2``: the same, split over two threads that each make a pass over
+  half of the members (``send()`` releases the GIL: does a second core help?).
 
 The receivers live in another process that reads every socket every 20 ms
 (as `chatlab load` reads its bulk clients), so the time measured is the
@@ -26,6 +28,7 @@ import os
 import socket
 import statistics
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -57,7 +60,7 @@ def measure(members: int = 1000, rounds: int = 40) -> dict:
     """Median wall and CPU time of one pass to ``members`` sockets, raw and through lab.delivery."""
     listener = socket.create_server(("127.0.0.1", 0), backlog=members + 16)
     port = listener.getsockname()[1]
-    seconds = 5 + rounds * 2 * 3 * 0.03
+    seconds = 5 + rounds * 3 * 3 * 0.03
     child = os.fork()
     if child == 0:  # no threads exist yet in this process: fork is safe
         listener.close()
@@ -81,15 +84,39 @@ def measure(members: int = 1000, rounds: int = 40) -> dict:
             fanout.queue(outboxes, LINE)
             fanout.deliver()
 
-        timings: dict[str, tuple[list[float], list[float]]] = {"raw": ([], []), "lab": ([], [])}
-        for _ in range(3):  # interleaved, so both see the same machine
-            for name, one_pass in (("raw", raw), ("lab", lab)):
+        halves = [(Fanout(), outboxes[0::2]), (Fanout(), outboxes[1::2])]
+        for half_fanout, half in halves:
+            for outbox in half:
+                outbox.fanout = half_fanout
+        go = [threading.Event(), threading.Event()]
+        done = threading.Barrier(3, timeout=10)
+
+        def lane(number: int) -> None:
+            half_fanout, half = halves[number]
+            while go[number].wait():
+                go[number].clear()
+                half_fanout.queue(half, LINE)
+                half_fanout.deliver()
+                done.wait()
+
+        lanes = [threading.Thread(target=lane, args=(n,), daemon=True) for n in (0, 1)]
+        for thread in lanes:
+            thread.start()
+
+        def lab2() -> None:
+            go[0].set()
+            go[1].set()
+            done.wait()
+
+        timings: dict[str, tuple[list[float], list[float]]] = {"raw": ([], []), "lab": ([], []), "lab2": ([], [])}
+        for _ in range(3):  # interleaved, so all see the same machine
+            for name, one_pass in (("raw", raw), ("lab", lab), ("lab2", lab2)):
                 walls, cpus = timings[name]
                 for _ in range(rounds):
-                    wall, cpu = time.perf_counter(), time.thread_time()
+                    wall, cpu = time.perf_counter(), time.process_time()
                     one_pass()
                     walls.append(time.perf_counter() - wall)
-                    cpus.append(time.thread_time() - cpu)
+                    cpus.append(time.process_time() - cpu)
                     time.sleep(SWEEP_S / 2)  # let the receivers keep up
         result = {"members": members}
         for name, (walls, cpus) in timings.items():
@@ -121,9 +148,9 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    for name in ("raw", "lab"):
+    for name, label in (("raw", "raw"), ("lab", "lab"), ("lab2", "lab, 2 threads")):
         r = result[name]
-        print(f"{name}: one pass to {args.members} sockets: median {r['pass_ms']:.2f} ms wall, "
+        print(f"{label}: one pass to {args.members} sockets: median {r['pass_ms']:.2f} ms wall, "
               f"{r['pass_cpu_ms']:.2f} ms CPU; {r['send_us']:.1f} us per member")
 
 
