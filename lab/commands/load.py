@@ -17,7 +17,10 @@ Latency is measured with the wall clock (CLOCK_REALTIME) of this machine, from
 just before a sender's send() to the moment the line reached the receiving
 socket (the kernel's receive timestamp, SO_TIMESTAMPNS, on Linux; --app-time
 for the moment this program read it). The senders and the receivers are both
-this load generator, so no clock synchronisation is needed. --stalled K adds K clients that register and then
+this load generator, so no clock synchronisation is needed. Above 200 clients,
+latency is taken on the senders and every K-th client (--latency-every); the
+others are read in bulk every 20 ms and only counted, so that the load
+generator leaves the CPU to the server. --stalled K adds K clients that register and then
 never read, with a small receive buffer (--stalled-rcvbuf) so that their
 backlog reaches the server quickly: a good server drops them, a naive one
 freezes.
