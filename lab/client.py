@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import shutil
 import sys
 import threading
 import time
@@ -86,21 +87,63 @@ class Screen:
         with self._lock:
             if self.interactive and self.reading:
                 typed = self._readline.get_line_buffer() if self._readline else ""
-                sys.stdout.write("\r\x1b[2K")
+                # the cursor is on the last terminal row of prompt + typed text
+                sys.stdout.write(_erase_rows(self._rows_above(self.prompt + typed)))
                 sys.stdout.flush()
                 self.console.print(text)
-                sys.stdout.write(self.prompt + typed)
+                sys.stdout.write(self.prompt + typed + _past_margin(self.prompt + typed))
                 sys.stdout.flush()
             else:
                 self.console.print(text)
 
-    def replace_typed_line(self, text: Any) -> None:
-        """Replace the line the user just entered with its rendered form."""
+    def replace_typed_line(self, text: Any, typed: str) -> None:
+        """Replace the line the user just entered (``typed``) with its rendered form."""
         with self._lock:
             if self.interactive:
-                sys.stdout.write("\x1b[1A\r\x1b[2K")
+                # Enter moved the cursor to the row below everything that was typed
+                sys.stdout.write(_erase_rows(self._rows_taken(self.prompt + typed)))
                 sys.stdout.flush()
             self.console.print(text)
+
+    @staticmethod
+    def _rows_above(shown: str) -> int:
+        """Terminal rows between the cursor (at the end of ``shown``) and the row ``shown`` starts on.
+
+        A line longer than the terminal is wide wraps onto the next rows;
+        at an exact multiple of the width, readline moves the cursor to the
+        start of a new row.  Wide characters (CJK, emoji) take two columns.
+        """
+        cells, width = _cells_and_width(shown)
+        return cells // width
+
+    @staticmethod
+    def _rows_taken(shown: str) -> int:
+        """Terminal rows ``shown`` takes (at least one): after Enter, the cursor is on the row below them."""
+        cells, width = _cells_and_width(shown)
+        return max(1, -(-cells // width))
+
+
+def _cells_and_width(shown: str) -> tuple[int, int]:
+    """The terminal columns ``shown`` takes, and the terminal's width (at least 1)."""
+    from rich.cells import cell_len
+
+    return cell_len(shown), max(1, shutil.get_terminal_size().columns)
+
+
+def _past_margin(shown: str) -> str:
+    """CR LF when ``shown`` exactly fills its last terminal row, else nothing.
+
+    The terminal leaves the cursor on that row, past the margin; readline,
+    which drew the line first, had put it at the start of the next row, and
+    readline's later redrawing (and our _rows_above) counts on that.
+    """
+    cells, width = _cells_and_width(shown)
+    return "\r\n" if cells and cells % width == 0 else ""
+
+
+def _erase_rows(up: int) -> str:
+    """Terminal codes: go up ``up`` rows to column 0, and clear from there to the end of the screen."""
+    return ("\r" if up == 0 else f"\x1b[{up}A\r") + "\x1b[J"
 
 
 _NAME_COLOURS = ("cyan", "green", "yellow", "magenta", "blue", "bright_cyan", "bright_green", "bright_magenta")
@@ -315,7 +358,8 @@ class ChatClient:
                 continue
             if interactive and not text.startswith("/"):
                 now = time.time()
-                self._screen.replace_typed_line(render_line(p.format_public(now, self.name, p.clean_text(text))))
+                self._screen.replace_typed_line(render_line(p.format_public(now, self.name, p.clean_text(text))),
+                                                line.rstrip("\n"))
             self.send_line(text)
             if p.parse_command(text).__class__ is p.Quit:
                 self._quitting = True

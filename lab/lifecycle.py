@@ -260,7 +260,9 @@ class EventLog:
         line = Text()
         line.append(time.strftime("%H:%M:%S", time.localtime(event.time)), style="dim")
         line.append(f" {event.side:<6} ", style="bold")
-        line.append(f"{event.kind.upper():<10}", style=_STYLES.get(event.kind, ""))
+        # padded to the longest usual kind, and always followed by a space
+        # ("connect-failed" is longer than the column)
+        line.append(f"{event.kind.upper():<10} ", style=_STYLES.get(event.kind, ""))
         if event.conn is not None:
             line.append(f"#{event.conn} ", style="bold")
         name = getattr(event, "name", None)

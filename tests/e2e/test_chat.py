@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import signal
 import time
 
 import pexpect
+import pytest
 
 from tests.helpers.chat import LineClient, spawn_client
 
@@ -158,3 +160,48 @@ def test_a_message_arriving_while_typing_does_not_garble_the_typed_line(server, 
     alice.expect_exact("alice> half-typ")
     alice.send("ed line\r")
     bob.expect_exact("<alice> half-typed line")
+
+
+def _screen_after(child, screen) -> list[str]:
+    """Everything the client wrote (its ``logfile_read``), through a terminal emulator: the rows on screen."""
+    import pyte
+
+    try:
+        while True:
+            child.read_nonblocking(65536, timeout=0.5)  # read the rest, into the log
+    except (pexpect.TIMEOUT, pexpect.EOF):
+        pass
+    pyte.Stream(screen).feed(child.logfile_read.getvalue())
+    return [row.rstrip() for row in screen.display]
+
+
+@pytest.mark.parametrize("length", [45, 33], ids=["wraps", "fills-the-row-exactly"])
+def test_a_typed_line_longer_than_the_terminal_is_redrawn_and_replaced_whole(server, children, length):
+    # In a 40-column terminal, "alice> " + the typed text takes two rows (or
+    # exactly one full row, where the cursor moves to the next row). A
+    # message arriving mid-typing, then Enter, must leave no piece of the
+    # typed line behind and erase nothing above it.
+    import pyte
+
+    alice = spawn_client(server.port, "alice", term="xterm-256color", width=40, wait_prompt=False)
+    children.append(alice)
+    alice.logfile_read = io.StringIO()  # every byte it writes, to replay on an emulated screen
+    alice.expect_exact("alice> ")
+    bob = spawn_client(server.port, "bob")
+    children.append(bob)
+    alice.expect_exact("bob")  # the join notice
+    typed = "x" * (length - 1) + "Q"
+    alice.send(typed)
+    time.sleep(0.3)
+    bob.sendline("interrupting you")
+    alice.expect_exact("interrupting you")
+    time.sleep(0.3)
+    alice.send("\r")
+    bob.expect_exact(f"<alice> {typed}")
+    alice.expect_exact("alice> ")
+    rows = _screen_after(alice, pyte.Screen(40, 50))
+    assert not [row for row in rows if row.startswith("alice> x")], rows  # no stale piece of the typed line
+    assert sum("<bob> interrupting you" in row for row in rows) == 1, rows  # shown once, not erased
+    assert any("bob joined" in row for row in rows), rows
+    assert "".join(rows).count("Q") == 1, rows  # alice's own line, once, in its rendered form
+    assert rows[-1] == "" or rows[[i for i, row in enumerate(rows) if row][-1]] == "alice>", rows

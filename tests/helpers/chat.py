@@ -85,15 +85,21 @@ class ChatServerProcess:
         return self.proc.returncode
 
 
-def spawn_client(port: int, name: str | None = None, *extra: str, timeout: float = 20, wait_prompt: bool = True):
-    """`chatlab client` in a pseudo-terminal (pexpect); with a name, ready to chat."""
+def spawn_client(port: int, name: str | None = None, *extra: str, timeout: float = 20, wait_prompt: bool = True,
+                 term: str = "dumb", width: int = 240):
+    """`chatlab client` in a pseudo-terminal (pexpect); with a name, ready to chat.
+
+    The default terminal is dumb and very wide, so output reads plainly; a
+    test of what the screen shows passes e.g. ``term="xterm-256color", width=40``.
+    """
     import pexpect
 
     args = ["-m", "lab", "client", "127.0.0.1", "--port", str(port), *extra]
     if name:
         args += ["--name", name]
-    child = pexpect.spawn(sys.executable, args, cwd=str(ROOT), env=child_env(), encoding="utf-8",
-                          timeout=timeout, dimensions=(50, 240))
+    env = child_env() | {"TERM": term, "COLUMNS": str(width)}
+    child = pexpect.spawn(sys.executable, args, cwd=str(ROOT), env=env, encoding="utf-8",
+                          timeout=timeout, dimensions=(50, width))
     if name and wait_prompt:
         child.expect_exact(f"{name}> ")
     return child
