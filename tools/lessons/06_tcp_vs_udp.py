@@ -73,7 +73,7 @@ not running, `sendto()` would have succeeded all the same.
 
 ## 2. The chat under loss
 
-The experiment (`lab/compare.py`, also `sudo chatlab compare`): an emulated
+The experiment (`lab/compare/`, also `sudo chatlab compare`): an emulated
 network with the chat server on one host and two clients on two others, all
 behind a router. A *sender* joins the chat and sends 200 numbered messages, one
 every 10 ms; a *receiver* notes when each one arrives. First over TCP (the

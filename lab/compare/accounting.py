@@ -1,0 +1,150 @@
+"""Decisions and accounting of the TCP-vs-UDP experiment (sans-I/O).
+
+The scripted messages and how to recognise them, what arrived of what was
+sent, what UDP should deliver at a given loss, the seeded drop-or-pass of
+the loopback relay, and TCP retransmissions counted in a capture.  No
+sockets, no threads, no processes: the halves feed these with what they saw.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+
+PORT = 5050
+SENDER, RECEIVER = "sender", "receiver"
+
+
+def message_text(index: int) -> str:
+    """The text of scripted message ``index`` (1-based): recognisable, fixed size."""
+    return f"m{index:05d} the quick brown fox jumps over the lazy dog"
+
+
+_MESSAGE = re.compile(r"<" + SENDER + r"> m(\d{5}) ")
+
+
+def message_index(server_line: str) -> int | None:
+    """The index of a scripted message in a server line, or None."""
+    found = _MESSAGE.search(server_line)
+    return int(found.group(1)) if found else None
+
+
+def percentiles(values: list[float]) -> dict:
+    """p50, p90, p99 and max of ``values`` (nearest-rank method), None when empty."""
+    if not values:
+        return {"p50": None, "p90": None, "p99": None, "max": None}
+    ordered = sorted(values)
+
+    def rank(q: float) -> float:
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+    return {"p50": round(rank(0.50), 3), "p90": round(rank(0.90), 3), "p99": round(rank(0.99), 3),
+            "max": round(ordered[-1], 3)}
+
+
+class DeliveryAccount:
+    """What arrived of what was sent: delivered, lost, duplicated, out of order, latency.
+
+    ``sent(index, t)`` and ``arrived(index, t)`` take times in seconds from
+    one clock; latency is the first arrival minus the send time, in ms.
+    "out of order" counts messages that arrived after one with a higher index.
+    """
+
+    def __init__(self) -> None:
+        self.send_times: dict[int, float] = {}
+        self.first_arrival: dict[int, float] = {}
+        self.duplicated = 0
+        self.out_of_order = 0
+        self._highest = 0
+
+    def sent(self, index: int, t: float) -> None:
+        self.send_times[index] = t
+
+    def arrived(self, index: int, t: float) -> None:
+        if index in self.first_arrival:
+            self.duplicated += 1
+            return
+        self.first_arrival[index] = t
+        if index < self._highest:
+            self.out_of_order += 1
+        self._highest = max(self._highest, index)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.send_times) and set(self.send_times) <= set(self.first_arrival)
+
+    def result(self) -> dict:
+        latencies = [(self.first_arrival[i] - t) * 1000 for i, t in self.send_times.items() if i in self.first_arrival]
+        sent = len(self.send_times)
+        delivered = len([i for i in self.first_arrival if i in self.send_times])
+        return {"sent": sent, "delivered": delivered, "lost": sent - delivered, "duplicated": self.duplicated,
+                "out_of_order": self.out_of_order, "latency_ms": percentiles(latencies)}
+
+
+def expected_udp_delivery(loss_percent: float, crossings: int = 2) -> float:
+    """The share of UDP messages expected to arrive: (1 - p) ** crossings."""
+    return (1 - loss_percent / 100) ** crossings
+
+
+def binomial_bounds(n: int, p: float, sigmas: float = 6.0) -> tuple[int, int]:
+    """An interval holding Binomial(n, p) except with negligible probability (normal approx.)."""
+    mean, sd = n * p, math.sqrt(n * p * (1 - p))
+    return max(0, math.floor(mean - sigmas * sd)), min(n, math.ceil(mean + sigmas * sd))
+
+
+class LossDecision:
+    """Drop or pass, seeded: the same seed gives the same drops (the loopback relay).
+
+    ``flow`` names one direction of one client's traffic; each flow has its
+    own generator, so the drops of a flow do not depend on how the threads
+    happened to interleave the flows: the same seed gives the same result.
+    """
+
+    def __init__(self, percent: float, seed: int | None, flow: str = ""):
+        self.percent = percent
+        self.rng = random.Random(f"{seed}:{flow}")
+        self.decisions = 0
+        self.drops = 0
+
+    def drop(self) -> bool:
+        self.decisions += 1
+        dropped = self.rng.random() * 100 < self.percent
+        self.drops += dropped
+        return dropped
+
+
+def count_retransmissions(segments) -> dict:
+    """TCP retransmissions in a capture, the way Wireshark flags them (pure).
+
+    A segment that carries data (or SYN/FIN) starting below the highest
+    sequence number already seen in its direction is a retransmission;
+    a one-byte keep-alive probe (seq = next - 1) is not.  Sequence numbers
+    are compared relative to the first one seen per direction (they wrap at
+    2**32).  Each packet must appear once in the capture (see DESIGN.md).
+    """
+    from lab.capture.decode import FIN, SYN
+
+    highest: dict[tuple, int] = {}
+    base: dict[tuple, int] = {}
+    retrans = segments_with_data = 0
+    by_flow: dict[str, int] = {}
+    for seg in segments:
+        if seg.proto != "tcp":
+            continue
+        flow = (seg.src, seg.sport, seg.dst, seg.dport)
+        consumed = seg.length + (1 if seg.flags & SYN else 0) + (1 if seg.flags & FIN else 0)
+        if consumed == 0:
+            continue
+        segments_with_data += 1
+        if flow not in base:
+            base[flow] = seg.seq
+        rel = (seg.seq - base[flow]) % 2**32
+        end = rel + consumed
+        top = highest.get(flow)
+        if top is not None and rel < top and not (seg.length <= 1 and rel == top - 1 and not seg.flags & (SYN | FIN)):
+            retrans += 1
+            key = f"{seg.src}:{seg.sport}->{seg.dst}:{seg.dport}"
+            by_flow[key] = by_flow.get(key, 0) + 1
+        highest[flow] = max(top or 0, end)
+    return {"retransmissions": retrans, "segments_with_data": segments_with_data, "by_flow": by_flow}

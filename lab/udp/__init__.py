@@ -1,0 +1,72 @@
+"""The chat over UDP: same protocol and same room as TCP, no connection.
+
+TCP gives the chat a *connection*: a handshake proves the client's address,
+the byte stream arrives complete and in order, and FIN/RST say when someone
+has gone.  UDP gives none of that, so this module adds the least the chat
+needs, and each piece shows what TCP was doing for us (docs/UDP.md):
+
+* **membership by address**: the server knows a member by the (IP, port) its
+  datagrams come from; a *join* datagram carries the name;
+* **address validation** (anti-amplification): before an address has echoed
+  a cookie, the server never answers a datagram with more bytes than it
+  carried, so a spoofed source address cannot turn the server into an
+  amplifier against a victim;
+* **idle expiry**: no FIN, so a member silent for ``IDLE_TIMEOUT`` seconds is
+  gone ("timeout"); clients send a keepalive every ``KEEPALIVE_INTERVAL``;
+* **sequence numbers**: every line a client sends and every line the server
+  sends to one member is numbered, so receivers can count what was lost,
+  duplicated or reordered (``SequenceTracker``) - TCP does this for you and
+  also *repairs* it; here we can only count;
+* **one datagram = one line**, at most ``MAX_DATAGRAM`` bytes (no stream to
+  re-split, and no IP fragmentation).
+
+Datagrams (UTF-8 text; fields separated by one space)::
+
+    client -> server   J COOKIE NAME [PADDING]   join (COOKIE "-" the first time)
+                       M SEQ LINE                a chat line or command, numbered 1, 2, 3...
+                       K                         keepalive
+    server -> client   C COOKIE                  "echo this cookie in your join"
+                       L SEQ ORIGIN LINE         one server line (docs/PROTOCOL.md);
+                                                 SEQ numbers the lines sent to you,
+                                                 ORIGIN is the sender's SEQ for chat
+                                                 messages ("<bob>", "*bob*"), else "-"
+
+The parts that decide (``SequenceTracker``, ``UdpChatCore``,
+``UdpClientCore``) do no I/O; ``UdpChatServer`` and ``run_udp_client`` own
+the sockets and threads.
+
+The package, one job per module:
+
+* ``sequence``: ``SequenceTracker``, counting lost/duplicated/reordered datagrams (sans-I/O);
+* ``datagrams``: the datagram format above, encode and decode, ``MAX_DATAGRAM`` (sans-I/O);
+* ``server_core``: ``UdpChatCore`` and ``Member``, what the server decides (sans-I/O);
+* ``client_core``: ``UdpClientCore``, what a client decides (sans-I/O);
+* ``server``: ``UdpChatServer`` and ``serve_udp``, the server's socket and thread;
+* ``client``: ``UdpChatClient`` (scripted) and ``run_udp_client`` (interactive), the clients' sockets.
+"""
+
+from lab.udp.client import KEEPALIVE_INTERVAL, UdpChatClient, run_udp_client
+from lab.udp.client_core import UdpClientCore
+from lab.udp.datagrams import (JOIN_PADDING, KEEPALIVE, MAX_DATAGRAM, Challenge, Join, Keepalive, Message,
+                               ServerLineDatagram, decode_client, decode_server, encode_challenge, encode_join,
+                               encode_message, encode_server_line)
+from lab.udp.sequence import SequenceTracker
+from lab.udp.server import UdpChatServer, run_udp_server, serve_udp
+from lab.udp.server_core import COOKIE_LIFETIME, IDLE_TIMEOUT, Address, Member, Outgoing, UdpChatCore
+
+__all__ = [
+    # sequence accounting
+    "SequenceTracker",
+    # datagram format
+    "MAX_DATAGRAM", "JOIN_PADDING", "KEEPALIVE", "Join", "Message", "Keepalive", "Challenge",
+    "ServerLineDatagram", "encode_join", "encode_message", "encode_challenge", "encode_server_line",
+    "decode_client", "decode_server",
+    # the server's decisions
+    "IDLE_TIMEOUT", "COOKIE_LIFETIME", "Address", "Outgoing", "Member", "UdpChatCore",
+    # the client's decisions
+    "UdpClientCore",
+    # the server: socket and thread
+    "UdpChatServer", "serve_udp", "run_udp_server",
+    # the clients: scripted and interactive
+    "KEEPALIVE_INTERVAL", "UdpChatClient", "run_udp_client",
+]
