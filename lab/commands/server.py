@@ -80,6 +80,13 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"chatlab server: {error}", style="red")
             return 1
     server = ChatServer(config, log=log)
+    # Ctrl-C (SIGINT) and SIGTERM (kill, systemd, a test) stop the server the
+    # same way: the main thread leaves serve_forever() and stops cleanly.
+    # Installed explicitly because a shell starts background jobs with
+    # SIGINT ignored, and before start(): a signal that comes while the
+    # server starts (it already writes events) must stop it cleanly too.
+    signal.signal(signal.SIGINT, lambda *_: server.request_stop())
+    signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
     try:
         server.start()
     except ServerError as error:
@@ -94,12 +101,6 @@ def run(args: argparse.Namespace) -> int:
                   f"{'' if args.tls else f'     or:  nc {example} {port}'}", style="dim")
     console.print("Ctrl-C stops the server.", style="dim")
 
-    # Ctrl-C (SIGINT) and SIGTERM (kill, systemd, a test) stop the server the
-    # same way: the main thread leaves serve_forever() and stops cleanly.
-    # Installed explicitly because a shell starts background jobs with
-    # SIGINT ignored.
-    signal.signal(signal.SIGINT, lambda *_: server.request_stop())
-    signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
     try:
         server.serve_forever()
     except KeyboardInterrupt:
