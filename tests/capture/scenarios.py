@@ -313,6 +313,37 @@ def scenario_zero_window(port: int) -> None:
     time.sleep(0.05)
 
 
+def scenario_window_full_scaled(port: int) -> None:
+    """The same stall with the default receive buffer: the window scale is not 0, so
+    "window full" and "zero window" need the scale from the SYNs to be computed."""
+    server = LineServer(port)  # no SO_RCVBUF: Linux offers a window scale (7 here) in its SYN-ACK
+    try:
+        client = socket.create_connection(("127.0.0.1", port))
+        conn = server.accept()
+        client.setblocking(False)
+        sent = 0
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline and sent < 2_000_000:
+            try:
+                sent += client.send(b"z" * 16_000)
+            except BlockingIOError:
+                time.sleep(0.01)  # the window is full: let it close, then probe
+        time.sleep(0.6)
+        conn.settimeout(3)
+        got = 0
+        while got < sent:
+            data = conn.recv(65536)
+            if not data:
+                break
+            got += len(data)
+        client.close()
+        _recv_until(conn, b"never", 1.0)
+        conn.close()
+    finally:
+        server.close()
+    time.sleep(0.05)
+
+
 def scenario_keepalive(port: int) -> None:
     """An idle connection with TCP keepalive every second: keep-alive and keep-alive ACK."""
     server = LineServer(port)

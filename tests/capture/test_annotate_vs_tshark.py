@@ -50,3 +50,13 @@ def test_lossy_fixture_has_the_analysis_flags_it_is_for():
     assert {"zero_window", "window_full", "window_update", "keep_alive"} <= flags
     flags = {a for ann in annotate(read_pcap(FIXTURES / "keepalive.pcap")) for a in ann.analysis}
     assert {"keep_alive", "keep_alive_ack"} <= flags
+
+
+def test_window_full_fixture_uses_a_nonzero_window_scale():
+    # Window sizes after the handshake are the field times 2**shift from the
+    # SYNs: "window full" and "zero window" are only right if the scale is.
+    annotated = annotate(read_pcap(FIXTURES / "window_full_scaled.pcap"))
+    shifts = {ann.segment.wscale for ann in annotated if "S" in ann.flags}
+    assert shifts and min(shifts) > 0, shifts
+    flags = {a for ann in annotated for a in ann.analysis}
+    assert {"window_full", "zero_window", "window_update"} <= flags
