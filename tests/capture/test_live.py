@@ -113,6 +113,22 @@ def test_fresh_lossy_capture_matches_tshark(tmp_path: Path):
     with sc.tcpdump(path, port):
         with sc.nft_loss(port, 20, table=f"chatlab_test_{uuid.uuid4().hex[:8]}", spare_syn_fin=True):
             sc.scenario_bulk(port, 60_000)
+    anns = _matches_tshark(path)
+    assert any("retransmission" in a.analysis for a in anns)
+
+
+def test_fresh_window_full_stall_with_window_scaling_matches_tshark(tmp_path: Path):
+    """A receiver that stops reading, default buffer (window scale > 0): compare with tshark live."""
+    port = sc.free_port()
+    path = tmp_path / "stall.pcap"
+    with sc.tcpdump(path, port):
+        sc.scenario_window_full_scaled(port)
+    anns = _matches_tshark(path)
+    assert {"window_full", "zero_window"} <= {a for ann in anns for a in ann.analysis}
+
+
+def _matches_tshark(path: Path) -> list:
+    """Annotate ``path`` and check every packet against tshark's fields; return the annotations."""
     rows = sc.tshark_fields(path)
     anns = annotate(read_pcap(path))
     assert len(anns) == len(rows) > 20
@@ -120,7 +136,7 @@ def test_fresh_lossy_capture_matches_tshark(tmp_path: Path):
         assert (ann.stream, ann.seq, ann.ack, ann.segment.length, sorted(ann.analysis)) == (
             int(row["tcp.stream"]), int(row["tcp.seq"]), int(row["tcp.ack"]), int(row["tcp.len"]),
             sorted(row["analysis"])), f"frame {ann.segment.number}"
-    assert any("retransmission" in a.analysis for a in anns)
+    return anns
 
 
 def test_capture_inside_a_network_namespace():
