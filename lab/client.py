@@ -14,9 +14,9 @@ rendered as rich ``Text`` objects, which never interpret markup.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
-import shutil
 import sys
 import threading
 import time

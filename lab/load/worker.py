@@ -289,18 +289,26 @@ class Worker:
         if not c.out:
             self.ep.modify(c.sock.fileno(), select.EPOLLIN)
 
-    def _on_readable(self, c: Client) -> None:
-        """Read during the handshake (the hot path for registered clients is in run())."""
+    def _read(self, c: Client) -> bytes | None:
+        """recv() what waits on ``c``'s socket: the bytes, b"" if nothing waits, None once it ended."""
         try:
             data = c.sock.recv(65536)
         except BlockingIOError:
-            return
+            return b""
         except OSError as exc:
             self._ended(c, exc.strerror or str(exc))
-            return
+            return None
         if not data:
             self._ended(c, "the server closed the connection")
-        elif c.state != READY:
+            return None
+        return data
+
+    def _on_readable(self, c: Client) -> None:
+        """Read during the handshake (the hot path for registered clients is in run())."""
+        data = self._read(c)
+        if not data:
+            return
+        if c.state != READY:
             self._handshake(c, data)
         elif c.rx.feed(data, time.time_ns()):
             self.last_token_ns = time.time_ns()
@@ -310,15 +318,8 @@ class Worker:
         total = 0
         for c in self.bulk:
             while c.sock is not None:
-                try:
-                    data = c.sock.recv(65536)
-                except BlockingIOError:
-                    break
-                except OSError as exc:
-                    self._ended(c, exc.strerror or str(exc))
-                    break
+                data = self._read(c)
                 if not data:
-                    self._ended(c, "the server closed the connection")
                     break
                 c.chunks.append((now, data))
                 total += len(data)

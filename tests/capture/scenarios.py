@@ -284,19 +284,23 @@ def scenario_bulk(port: int, total: int = 300_000, chunk: int = 1000) -> None:
     time.sleep(0.05)
 
 
-def scenario_zero_window(port: int) -> None:
-    """A receiver with a tiny buffer stops reading: zero window, window full, probes."""
-    server = LineServer(port, rcvbuf=4096)
+def _stall(port: int, rcvbuf: int | None, chunk: bytes, limit: int, pace: float, when_full: float) -> None:
+    """A receiver that stops reading while the sender keeps sending (at most 1.5 s and
+    ``limit`` bytes): window full, zero window and probes; then it reads everything."""
+    server = LineServer(port, rcvbuf=rcvbuf)
     try:
         client = socket.create_connection(("127.0.0.1", port))
         conn = server.accept()
         client.setblocking(False)
         sent = 0
         deadline = time.monotonic() + 1.5
-        while time.monotonic() < deadline and sent < 200_000:
-            with contextlib.suppress(BlockingIOError):
-                sent += client.send(b"y" * 1000)
-            time.sleep(0.002)
+        while time.monotonic() < deadline and sent < limit:
+            try:
+                sent += client.send(chunk)
+            except BlockingIOError:
+                time.sleep(when_full)  # the window is full: let it close, then probe
+                continue
+            time.sleep(pace)
         time.sleep(0.6)  # the sender probes the zero window
         conn.settimeout(3)
         got = 0
@@ -313,35 +317,16 @@ def scenario_zero_window(port: int) -> None:
     time.sleep(0.05)
 
 
+def scenario_zero_window(port: int) -> None:
+    """A receiver with a tiny buffer stops reading: zero window, window full, probes."""
+    _stall(port, rcvbuf=4096, chunk=b"y" * 1000, limit=200_000, pace=0.002, when_full=0.002)
+
+
 def scenario_window_full_scaled(port: int) -> None:
     """The same stall with the default receive buffer: the window scale is not 0, so
     "window full" and "zero window" need the scale from the SYNs to be computed."""
-    server = LineServer(port)  # no SO_RCVBUF: Linux offers a window scale (7 here) in its SYN-ACK
-    try:
-        client = socket.create_connection(("127.0.0.1", port))
-        conn = server.accept()
-        client.setblocking(False)
-        sent = 0
-        deadline = time.monotonic() + 1.5
-        while time.monotonic() < deadline and sent < 2_000_000:
-            try:
-                sent += client.send(b"z" * 16_000)
-            except BlockingIOError:
-                time.sleep(0.01)  # the window is full: let it close, then probe
-        time.sleep(0.6)
-        conn.settimeout(3)
-        got = 0
-        while got < sent:
-            data = conn.recv(65536)
-            if not data:
-                break
-            got += len(data)
-        client.close()
-        _recv_until(conn, b"never", 1.0)
-        conn.close()
-    finally:
-        server.close()
-    time.sleep(0.05)
+    # no SO_RCVBUF: Linux offers a window scale in its SYN-ACK (shift 10 on this machine)
+    _stall(port, rcvbuf=None, chunk=b"z" * 16_000, limit=2_000_000, pace=0.0, when_full=0.01)
 
 
 def scenario_keepalive(port: int) -> None:
