@@ -6,7 +6,7 @@ Two ways, in the same run, on the same sockets:
 
 * ``raw``: the bare loop ``for sock in sockets: sock.send(line, MSG_DONTWAIT)``,
   the least any Python server can do per member;
-* ``lab``: the reference server's delivery path (``lab.delivery``: queue the
+* ``lab``: the reference server's delivery path (``lab.tcp.delivery``: queue the
   line to every outbox, then one pass sends it);
 * ``lab2``: the same, split over two threads that each make a pass over
   half of the members (``send()`` releases the GIL: does a second core help?).
@@ -33,7 +33,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lab.delivery import SEND_FLAGS, BacklogWriter, Fanout, Outbox  # noqa: E402
+from lab.tcp.delivery import SEND_FLAGS, BacklogWriter, Fanout, Outbox  # noqa: E402
 
 LINE = b"12:00:00 <L1234s12> ~L ab12 12 345 1700000000000000000\r\n"
 SWEEP_S = 0.02
@@ -57,7 +57,7 @@ def _receive(port: int, members: int, seconds: float) -> None:
 
 
 def measure(members: int = 1000, rounds: int = 40) -> dict:
-    """Median wall and CPU time of one pass to ``members`` sockets, raw and through lab.delivery."""
+    """Median wall and CPU time of one pass to ``members`` sockets, raw and through lab.tcp.delivery."""
     listener = socket.create_server(("127.0.0.1", 0), backlog=members + 16)
     port = listener.getsockname()[1]
     seconds = 5 + rounds * 3 * 3 * 0.03

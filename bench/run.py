@@ -6,7 +6,7 @@
 
 Each server runs as its own process (bench/serve.py) so that its CPU and
 memory can be read from /proc/PID/stat and /proc/PID/status while
-`chatlab load` (lab.load, in worker processes of this one) drives it.  CPU is
+`chatlab load` (lab.experiments.load, in worker processes of this one) drives it.  CPU is
 counted over the sending window only (not the connection ramp), RSS is the
 peak resident set seen during the window.  Every step is bounded in time.
 """
@@ -30,7 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from bench.startup import startup  # noqa: E402
-from lab.load.runner import LoadConfig, run_load  # noqa: E402
+from lab.experiments.load.runner import LoadConfig, run_load  # noqa: E402
 
 DOC = os.path.join(ROOT, "docs", "PERFORMANCE.md")
 RESULTS = os.path.join(ROOT, "bench", "results.json")
@@ -199,7 +199,7 @@ def measure(kind: str, point: str, duration: float, nodelay: int | None = None) 
 
 
 def floor(members: int = 1000) -> dict | None:
-    """bench/fanout.py in its own process (it forks): the cost of one pass, raw and through lab.delivery."""
+    """bench/fanout.py in its own process (it forks): the cost of one pass, raw and through lab.tcp.delivery."""
     done = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "fanout.py"), "--members", str(members),
                            "--json"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     if done.returncode != 0:
@@ -270,7 +270,7 @@ def tables(mach: dict, rows: list[dict], nagle: list[dict], start: list[dict], d
         raw = statistics.median(p["raw"]["send_us"] for p in passes)
         lab = statistics.median(p["lab"]["send_us"] for p in passes)
         out += ["", f"**One pass** (`bench/fanout.py`, measured {len(passes)} times in this run, median): a line to "
-                f"1,000 loopback sockets costs **{one_pass:.1f} ms** through `lab.delivery` ({lab:.1f} µs per member; "
+                f"1,000 loopback sockets costs **{one_pass:.1f} ms** through `lab.tcp.delivery` ({lab:.1f} µs per member; "
                 f"the bare `send()` loop: {raw:.1f} µs). No message reaches its last recipient sooner than one "
                 "pass, so that is the floor under p99 at 1,000 clients; *p99 / one pass* compares each "
                 "1,000-client row with it."]
@@ -314,7 +314,7 @@ def write_doc(generated: str) -> None:
 
 def _have_reference() -> bool:
     try:
-        from lab.server import ChatServer, ServerConfig  # noqa: F401
+        from lab.tcp.server import ChatServer, ServerConfig  # noqa: F401
     except Exception:
         return False
     return True
@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     servers = [s for s in args.servers.split(",") if s]
     if "reference" in servers and not _have_reference():
-        print("bench: lab.server.ChatServer is not available; measuring the naive server only", file=sys.stderr)
+        print("bench: lab.tcp.server.ChatServer is not available; measuring the naive server only", file=sys.stderr)
         servers.remove("reference")
     mach = machine()
     print(f"bench: {mach['cpu']}, {mach['cores']} cores, Linux {mach['kernel']}, Python {mach['python']}", flush=True)

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _reference(args):
-    from lab.server import ChatServer, ServerConfig
+    from lab.tcp.server import ChatServer, ServerConfig
 
     names = {f.name for f in dataclasses.fields(ServerConfig)}
     options = {"host": args.host, "port": args.port}
@@ -39,7 +39,7 @@ def _reference(args):
 
 
 def _naive(args):
-    from lab.naive_server import NaiveChatServer
+    from lab.tcp.naive_server import NaiveChatServer
 
     return NaiveChatServer(args.host, args.port, sndbuf=args.sndbuf, nodelay=bool(args.nodelay))
 

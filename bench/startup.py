@@ -44,7 +44,7 @@ def startup(repeat: int = 5) -> list[dict]:
         rows.append({"command": name, "ok": ok, "median_s": round(times[len(times) // 2], 3),
                      "max_s": round(times[-1], 3), "heavy_modules": _heavy_after(module) if module else ""})
     rows.append(_server_listening(repeat))
-    rows.append(_imports_of_run("client", "import lab.cli, lab.commands.client, lab.client, rich.console, rich.text", repeat))
+    rows.append(_imports_of_run("client", "import lab.cli, lab.commands.client, lab.tcp.client, rich.console, rich.text", repeat))
     return rows
 
 
@@ -77,7 +77,7 @@ def _server_listening(repeat: int) -> dict:
     times.sort()
     return {"command": "chatlab server (until it prints its port)", "ok": ok,
             "median_s": round(times[len(times) // 2], 3), "max_s": round(times[-1], 3),
-            "heavy_modules": _heavy_after("lab.server")}
+            "heavy_modules": _heavy_after("lab.tcp.server")}
 
 
 def _imports_of_run(command: str, code: str, repeat: int) -> dict:

@@ -6,7 +6,7 @@ Once bytes travel and lines are framed, a chat is *rules*: who receives
 which line.  Those rules need no socket at all, so we write them as plain
 code ("sans-I/O", like the h11 HTTP library): a ``Room`` takes "NAME sent
 TEXT" and returns the deliveries ``(recipient, line)``.  The server (your
-exercise 3, or lab/server.py) only moves bytes; this is where the decisions
+exercise 3, or lab/tcp/server.py) only moves bytes; this is where the decisions
 are, and they are tested without a network.
 
 The lines follow docs/PROTOCOL.md exactly (without the CRLF, which the

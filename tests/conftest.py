@@ -44,18 +44,18 @@ def start_server():
 
     ``start_server(**limits)`` starts the reference server with those
     ServerConfig fields; ``start_server(naive=True, **options)`` the naive
-    tutorial server (lab/naive_server.py) instead.
+    tutorial server (lab/tcp/naive_server.py) instead.
     """
     started = []
 
     def start(naive: bool = False, **options):
         if naive:
-            from lab.naive_server import NaiveChatServer
+            from lab.tcp.naive_server import NaiveChatServer
 
             server = NaiveChatServer("127.0.0.1", 0, **options)
         else:
             from lab.lifecycle import EventLog
-            from lab.server import ChatServer, ServerConfig
+            from lab.tcp.server import ChatServer, ServerConfig
 
             server = ChatServer(ServerConfig(host="127.0.0.1", port=0, **options), log=EventLog(verbosity=0))
         server.start()

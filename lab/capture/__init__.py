@@ -17,7 +17,7 @@ capture starts.
 
 from lab.capture.annotate import Annotated, Annotator, Stream, annotate, annotate_with_streams, to_json
 from lab.capture.decode import Segment, flag_letters
-from lab.capture.pcapio import RawFrame, read_frames, read_pcap, write_pcap
+from lab.capture.files import RawFrame, read_frames, read_pcap, write_pcap
 
 
 def __getattr__(name):

@@ -64,7 +64,7 @@ ANALYSIS_TEXT = {
     "keep_alive_ack": "Keep-alive ACK: the peer answers the keep-alive; it is still there.",
 }
 
-# Server lines of docs/PROTOCOL.md (the same rule as lab.protocol.SERVER_LINE).
+# Server lines of docs/PROTOCOL.md (the same rule as lab.chat.wire.SERVER_LINE).
 SERVER_LINE = re.compile(r"^(\d\d:\d\d:\d\d) (<[^ ]+>|\*[^ ]+\*|->[^ ]+|\*\*\*|---|!!!) (.*)$")
 
 

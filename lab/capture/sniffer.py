@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.capture.decode import LINKTYPE_ETHERNET, LINKTYPE_RAW, Segment, decode
-from lab.capture.pcapio import RawFrame, write_pcap
-from lab.privileges import grant_capture_command
+from lab.capture.files import RawFrame, write_pcap
+from lab.net.privileges import grant_capture_command
 
 GRANT_HINT = f"run it with sudo, or allow this Python to capture once: {grant_capture_command()}"
 

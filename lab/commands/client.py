@@ -10,7 +10,7 @@ DESCRIPTION = ("Connect to a chat server, choose a name, and chat: one thread sh
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from lab.protocol import DEFAULT_PORT
+    from lab.chat.wire import DEFAULT_PORT
 
     parser.add_argument("host", nargs="?", default="127.0.0.1", help="server address (default: %(default)s)")
     parser.add_argument("--port", "-p", type=int, default=DEFAULT_PORT, help="server port (default: %(default)s)")
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from lab import lifecycle
-    from lab.client import ChatClient, ClientError
+    from lab.tcp.client import ChatClient, ClientError
 
     console = Console(highlight=False, markup=False, emoji=False)
     events_file = open(args.events, "a", encoding="utf-8") if args.events else None

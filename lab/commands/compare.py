@@ -82,8 +82,8 @@ def render(results: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lab.compare import run_compare
-    from lab.netlab import NetlabError, privilege_problem, sigterm_as_interrupt
+    from lab.experiments.compare import run_compare
+    from lab.net.netlab import NetlabError, privilege_problem, sigterm_as_interrupt
 
     if not 0 <= args.loss <= 100 or not 1 <= args.messages <= 100_000 or args.interval < 0:
         print("chatlab compare: --loss is 0-100, --messages 1-100000, --interval >= 0", file=sys.stderr)

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lab.demo import run_demo
+    from lab.experiments.demo import run_demo
 
     try:
         return run_demo(recorded=args.recorded, write=args.write, width=args.width)

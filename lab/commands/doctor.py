@@ -12,7 +12,7 @@ HELP = "check this machine for everything the lab needs"
 
 
 def _grant() -> str:
-    from lab.privileges import grant_capture_command
+    from lab.net.privileges import grant_capture_command
 
     return grant_capture_command() + "  (or run with sudo)"
 

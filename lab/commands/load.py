@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from lab.load.runner import LoadConfig, LoadError, run_load
+    from lab.experiments.load.runner import LoadConfig, LoadError, run_load
 
     cfg = LoadConfig(
         host=args.host, port=args.port, clients=args.clients, senders=args.senders, rate=args.rate,
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        from lab.load.render import render
+        from lab.experiments.load.render import render
 
         render(report, console)
     return 0 if report["reach"] == 1 and report["duplicates"] == 0 and not report["connect"]["failed"] else 1

@@ -60,7 +60,7 @@ def _print_status(st: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lab.netlab import Netlab, NetlabError, discover, privilege_problem, sigterm_as_interrupt
+    from lab.net.netlab import Netlab, NetlabError, discover, privilege_problem, sigterm_as_interrupt
 
     problem = privilege_problem()
     if problem:

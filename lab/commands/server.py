@@ -10,7 +10,7 @@ DESCRIPTION = ("Run the chat server. It binds an address and port, listens, acce
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from lab.protocol import DEFAULT_PORT
+    from lab.chat.wire import DEFAULT_PORT
 
     parser.add_argument("--host", default="0.0.0.0",
                         help="address to bind: 0.0.0.0 = every IPv4 interface (the class can connect), "
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from lab import lifecycle
-    from lab.addresses import reachable
+    from lab.net.addresses import reachable
 
     console = Console(highlight=False, markup=False, emoji=False)
     if args.udp and (args.tls or args.naive):
@@ -62,11 +62,11 @@ def run(args: argparse.Namespace) -> int:
 
         return run_udp_server(args.host, args.port, log=log, console=console)
     if args.naive:
-        from lab.naive_server import run_naive_server
+        from lab.tcp.naive_server import run_naive_server
 
         return run_naive_server(args.host, args.port, log=log, console=console, sndbuf=args.sndbuf)
 
-    from lab.server import ChatServer, ServerConfig, ServerError
+    from lab.tcp.server import ChatServer, ServerConfig, ServerError
 
     config = ServerConfig(host=args.host, port=args.port, max_clients=args.max_clients, history=args.history,
                           send_queue=args.send_queue, sndbuf=args.sndbuf, name_timeout=args.name_timeout,

@@ -31,7 +31,7 @@ def _read(args) -> int:
     from rich.console import Console
 
     from lab.capture import annotate_with_streams, read_pcap, to_json
-    from lab.capture.pcapio import CaptureFileError
+    from lab.capture.files import CaptureFileError
     from lab.capture.render import packet_table, summary_table
 
     try:

@@ -16,7 +16,7 @@ anyway: servers, clients and captures are threads and sockets of the kernel
 itself, which the OS closes; client processes die with the kernel
 (``PR_SET_PDEATHSIG``, and Jupyter kills the kernel's process group).
 Emulated networks (namespaces) only ever live inside one call
-(``compare()``), where ``lab.netlab.Netlab`` removes them in ``finally``;
+(``compare()``), where ``lab.net.netlab.Netlab`` removes them in ``finally``;
 should a kernel be killed in the middle of one, the next ``Lesson`` removes
 namespaces whose kernel no longer exists (``nblabPID-...``).
 
@@ -27,7 +27,7 @@ rest of the lesson reads the same.  ``tools/record_lessons.py`` re-records
 them by running the notebooks as root.
 
 Nothing here defines what a chat line or a TCP segment means: that is
-``lab.protocol`` and ``lab.capture``.  These are the glue a lesson needs.
+``lab.chat.wire`` and ``lab.capture``.  These are the glue a lesson needs.
 
 
 The helpers live in one module per job; this package re-exports them so a

@@ -50,9 +50,9 @@ def events(log_or_events, kinds: tuple[str, ...] = ("listening", "accepted", "na
             show(EventLog.render(event))
 
 
-def show_lines(lines: list[str], title: str = "server lines, parsed with lab.protocol.parse_server_line") -> None:
+def show_lines(lines: list[str], title: str = "server lines, parsed with lab.chat.wire.parse_server_line") -> None:
     """Server lines as a table: time, kind, name, body (the documented parsing rule)."""
-    from lab.protocol import parse_server_line
+    from lab.chat.wire import parse_server_line
 
     rows = []
     for line in lines:

@@ -26,7 +26,7 @@ class Lesson:
         self._lock = threading.Lock()
         atexit.register(self.cleanup, quiet=True)
         from lab.capture.sniffer import capture_problem
-        from lab.netlab import privilege_problem
+        from lab.net.netlab import privilege_problem
 
         self.capture_problem = capture_problem("lo")
         self.netns_problem = privilege_problem()
@@ -67,9 +67,9 @@ class Lesson:
 
     # -- things a lesson starts --------------------------------------------------------
     def server(self, verbosity: int = 0, **config):
-        """A started lab.server.ChatServer on 127.0.0.1 (a free port unless ``port=``)."""
+        """A started lab.tcp.server.ChatServer on 127.0.0.1 (a free port unless ``port=``)."""
         from lab.lifecycle import EventLog
-        from lab.server import ChatServer, ServerConfig
+        from lab.tcp.server import ChatServer, ServerConfig
 
         config.setdefault("host", HOST)
         config.setdefault("port", 0)

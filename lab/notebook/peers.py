@@ -20,7 +20,7 @@ class ChatPeer:
 
     def __init__(self, address: tuple[str, int], name: str | None = None, *, rcvbuf: int | None = None,
                  tls=None, server_hostname: str | None = None, timeout: float = 5.0):
-        from lab.protocol import LineDecoder
+        from lab.chat.wire import LineDecoder
 
         self.name = name
         self.server = tuple(address)
@@ -76,7 +76,7 @@ class ChatPeer:
 
     def read(self, quiet: float = 0.3, limit: float = 3.0) -> list[str]:
         """The lines that arrive until nothing more came for ``quiet`` seconds (at most ``limit``)."""
-        from lab.protocol import Line
+        from lab.chat.wire import Line
 
         got: list[str] = []
         deadline = time.monotonic() + limit
@@ -90,7 +90,7 @@ class ChatPeer:
 
     def expect(self, text: str, timeout: float = 5.0) -> list[str]:
         """Read until a line containing ``text`` arrived; return the lines read (raises TimeoutError)."""
-        from lab.protocol import Line
+        from lab.chat.wire import Line
 
         got: list[str] = []
         deadline = time.monotonic() + timeout

@@ -41,15 +41,15 @@ def slow_reader(kind: str = "reference", lines: int = 200, size: int = 400, watc
                 port: int = 0) -> SlowReaderResult:
     """Three members: alice sends ``lines`` lines, bob reads, sleepy never reads.  Bounded by ``watch`` s.
 
-    ``kind="naive"`` uses the tutorial server (lab.naive_server: one lock,
+    ``kind="naive"`` uses the tutorial server (lab.tcp.naive_server: one lock,
     blocking sendall); ``"reference"`` the lab's ChatServer with a small
     send queue (16 KiB), so its bound is reached in a fraction of a second.
     The server's flood limit is lifted (alice sends faster than 10 lines/s).
     Everything is closed before this function returns.
     """
     from lab.lifecycle import EventLog
-    from lab.naive_server import NaiveChatServer
-    from lab.server import ChatServer, ServerConfig
+    from lab.tcp.naive_server import NaiveChatServer
+    from lab.tcp.server import ChatServer, ServerConfig
 
     if kind == "naive":
         server = NaiveChatServer(HOST, port, sndbuf=4096, nodelay=True)
@@ -58,7 +58,7 @@ def slow_reader(kind: str = "reference", lines: int = 200, size: int = 400, watc
         log = EventLog(verbosity=0)
         server = ChatServer(ServerConfig(host=HOST, port=port, rate=1e6, burst=10**6, send_queue=16 * 1024,
                                          sndbuf=4096, shutdown_grace=0.2), log=log)
-    result = SlowReaderResult(server="naive (tutorial)" if kind == "naive" else "reference (lab.server)",
+    result = SlowReaderResult(server="naive (tutorial)" if kind == "naive" else "reference (lab.tcp.server)",
                               watched_s=watch)
     peers: list[ChatPeer] = []
     try:

@@ -71,7 +71,7 @@ def try_bind(port: int, reuseaddr: bool) -> str:
 
 def tcp_state(sock: socket.socket) -> str:
     """The kernel's TCP state of ``sock`` (from TCP_INFO), e.g. ESTABLISHED, CLOSE_WAIT."""
-    from lab.tcpinfo import read_tcp_info
+    from lab.net.tcpinfo import read_tcp_info
 
     info = read_tcp_info(sock)
     return info.state if info else "unknown (TCP_INFO is Linux only)"

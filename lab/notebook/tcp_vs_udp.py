@@ -10,12 +10,12 @@ from lab.notebook.settings import FORCE_RECORDED_ENV, NETLAB_PREFIX
 
 
 def compare(loss: int = 20, messages: int = 200, seed: int = 7) -> dict:
-    """lab.compare's experiment in an emulated network when permitted, else on loopback (with a note).
+    """lab.experiments.compare's experiment in an emulated network when permitted, else on loopback (with a note).
 
     The namespaces (``nblabPID-...``) exist only during this call:
-    lab.netlab removes them in ``finally``, even if the experiment fails.
+    lab.net.netlab removes them in ``finally``, even if the experiment fails.
     """
-    from lab.compare import can_use_namespaces, run_compare
+    from lab.experiments.compare import can_use_namespaces, run_compare
 
     problem = can_use_namespaces()
     if os.environ.get(FORCE_RECORDED_ENV):
@@ -25,7 +25,7 @@ def compare(loss: int = 20, messages: int = 200, seed: int = 7) -> dict:
              "127.0.0.1 instead (the relay drops datagrams with a seeded random generator); the TCP half "
              "is skipped, because making the kernel lose TCP segments needs root. Run the notebook with "
              "root (sudo) to see both.")
-    from lab.netlab import NetlabError
+    from lab.net.netlab import NetlabError
 
     try:
         return run_compare(loss=loss, messages=messages, seed=seed, force_loopback=bool(problem),
@@ -41,7 +41,7 @@ def remove_stale_netlabs() -> list[str]:
     """Remove notebook namespaces (nblabPID-...) whose kernel PID no longer exists; returns their prefixes."""
     import re
 
-    from lab.netlab import Netlab, list_namespaces, privilege_problem
+    from lab.net.netlab import Netlab, list_namespaces, privilege_problem
 
     if privilege_problem():
         return []

@@ -13,7 +13,7 @@ import threading
 import time
 from typing import TextIO
 
-from lab import protocol as p
+from lab.chat import wire as p
 from lab.udp.client_core import UdpClientCore
 from lab.udp.datagrams import KEEPALIVE
 

@@ -6,7 +6,7 @@ reordered ones.  No sockets, no threads.
 
 from __future__ import annotations
 
-from lab import protocol as p
+from lab.chat import wire as p
 from lab.udp.datagrams import Challenge, ServerLineDatagram, decode_server, encode_join, encode_message
 from lab.udp.sequence import SequenceTracker
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab import protocol as p
+from lab.chat import wire as p
 
 MAX_DATAGRAM = 1200
 """Largest UDP payload we send or accept, in bytes.

@@ -13,8 +13,8 @@ import threading
 import time
 from typing import Callable, TextIO
 
-from lab import protocol as p
-from lab.room import Room
+from lab.chat import wire as p
+from lab.chat.room import Room
 from lab.udp.server_core import IDLE_TIMEOUT, Address, Outgoing, UdpChatCore
 
 

@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from lab import protocol as p
-from lab.ratelimit import TokenBucket
-from lab.room import Close, Deliver, Room
+from lab.chat import wire as p
+from lab.chat.ratelimit import TokenBucket
+from lab.chat.room import Close, Deliver, Room
 from lab.udp.datagrams import (MAX_DATAGRAM, Join, Keepalive, Message, decode_client, encode_challenge,
                                encode_server_line)
 from lab.udp.sequence import SequenceTracker

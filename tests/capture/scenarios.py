@@ -390,7 +390,7 @@ def nft_loss(port: int, percent: int = 20, table: str | None = None, spare_syn_f
 
 def to_sll(src: Path, dst: Path, v2: bool = False) -> None:
     """Rewrite an Ethernet pcap as Linux cooked (SLL or SLL2), like `tcpdump -i any` writes."""
-    from lab.capture.pcapio import RawFrame, read_frames, write_pcap
+    from lab.capture.files import RawFrame, read_frames, write_pcap
     frames = []
     for f in read_frames(src):
         ethertype = f.data[12:14]
@@ -404,12 +404,12 @@ def to_sll(src: Path, dst: Path, v2: bool = False) -> None:
 
 def to_null(src: Path, dst: Path) -> None:
     """Rewrite an Ethernet pcap as DLT_NULL (what macOS writes for lo0)."""
-    from lab.capture.pcapio import RawFrame, read_frames, write_pcap
+    from lab.capture.files import RawFrame, read_frames, write_pcap
     frames = [RawFrame(f.ts_ns, 0, struct.pack("<I", 2) + f.data[14:]) for f in read_frames(src)]
     write_pcap(dst, frames)
 
 
 def to_raw(src: Path, dst: Path) -> None:
     """Rewrite an Ethernet pcap as raw IP (LINKTYPE_RAW)."""
-    from lab.capture.pcapio import RawFrame, read_frames, write_pcap
+    from lab.capture.files import RawFrame, read_frames, write_pcap
     write_pcap(dst, [RawFrame(f.ts_ns, 101, f.data[14:]) for f in read_frames(src)])

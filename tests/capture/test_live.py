@@ -161,8 +161,8 @@ def test_capture_inside_a_network_namespace():
 
 
 def test_real_chat_server_quit_gives_fin_and_kill_gives_rst():
-    from lab.demo import CAROL, Client
-    from lab.server import ChatServer, ServerConfig
+    from lab.experiments.demo import CAROL, Client
+    from lab.tcp.server import ChatServer, ServerConfig
 
     server = ChatServer(ServerConfig(host="127.0.0.1", port=0, shutdown_grace=0.2))
     server.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 
-from lab.privileges import CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN, has_capabilities
+from lab.net.privileges import CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN, has_capabilities
 
 
 def privilege_problem() -> str | None:

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from lab.lifecycle import EventLog
-from lab.server import ChatServer, ServerConfig
+from lab.tcp.server import ChatServer, ServerConfig
 from tests.helpers.chat import LineClient
 
 SENDERS = 10

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lab import protocol as p
-from lab.room import Room
+from lab.chat import wire as p
+from lab.chat.room import Room
 from lab.udp import (IDLE_TIMEOUT, JOIN_PADDING, MAX_DATAGRAM, Challenge, ServerLineDatagram, UdpChatCore,
                      UdpClientCore, decode_client, decode_server, encode_join, encode_message,
                      encode_server_line)

@@ -15,7 +15,7 @@ In this lesson you will:
 1. send three lines with three `send()` calls, and receive them with **one** `recv()`;
 2. send one line in two parts, and receive it with **two** `recv()` calls;
 3. send a long line to a receiver with a small receive buffer, and count the pieces;
-4. fix all of it with **framing**: `lab.protocol.LineDecoder` cuts the stream into lines.
+4. fix all of it with **framing**: `lab.chat.wire.LineDecoder` cuts the stream into lines.
 
 Exercise: [`exercises/ex02_framing.py`](../exercises/ex02_framing.py) (your own line framing).
 See [docs/EXERCISES.md](../docs/EXERCISES.md).
@@ -23,7 +23,7 @@ See [docs/EXERCISES.md](../docs/EXERCISES.md).
 ("code", r"""
 import time
 from lab import notebook as nb
-from lab.protocol import Line, LineDecoder, LineTooLong
+from lab.chat.wire import Line, LineDecoder, LineTooLong
 
 lesson = nb.Lesson("3: TCP is a byte stream")
 listener = lesson.listener()
@@ -118,7 +118,7 @@ ends each message with a **line end** (LF, CRLF or a lone CR). The receiver
 keeps the bytes that arrived in a buffer, cuts out every complete line, and
 keeps the unfinished tail for the next `recv()`. That is **framing**.
 
-The server does it with `lab.protocol.LineDecoder`: `feed(bytes)` returns the
+The server does it with `lab.chat.wire.LineDecoder`: `feed(bytes)` returns the
 lines those bytes *complete*.
 
 **Predict:** we feed it the pieces below, one after the other. What does each

@@ -30,7 +30,7 @@ server = lesson.server()
 print("server threads:", nb.server_threads())
 """),
 ("md", r"""
-With no client, the lab's server (`lab/server.py`) runs two threads: **accept**,
+With no client, the lab's server (`lab/tcp/server.py`) runs two threads: **accept**,
 blocked in `accept()`, and the **backlog-writer**, which we meet at the end.
 
 **Predict:** three clients join. How many server threads now?
@@ -82,7 +82,7 @@ seconds how many reach bob.
 
 ### The tutorial server
 
-`lab/naive_server.py` is the design found in most socket tutorials, kept as
+`lab/tcp/naive_server.py` is the design found in most socket tutorials, kept as
 an exhibit: one thread per client, **one lock**, and to broadcast, the
 sender's thread takes the lock and calls `sendall()` to every member in turn,
 *while holding the lock*.
@@ -127,8 +127,8 @@ cap.show_flagged("the stall on the wire", limit=15);
 ("md", r"""
 ### The lab's server
 
-`lab/server.py` never blocks on a member's socket. Each member has an
-**outbox** (`lab/delivery.py`): the broadcasting thread tries a
+`lab/tcp/server.py` never blocks on a member's socket. Each member has an
+**outbox** (`lab/tcp/delivery.py`): the broadcasting thread tries a
 *non-blocking* send; what the kernel does not take waits in that member's
 bounded **backlog**, which the single **backlog-writer** thread sends when the
 socket has room again. A member whose backlog passes the limit (64 KiB by

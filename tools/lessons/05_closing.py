@@ -198,7 +198,7 @@ Without the option, `bind()` fails while a connection on that port is in
 TIME_WAIT; with it, the bind succeeds. (On Linux both sockets need the
 option: the new one, and the old one whose connection is in TIME_WAIT. So a
 server sets `SO_REUSEADDR` *every time*, before `bind()`.
-`socket.create_server()`, which `lab/server.py` uses, does it for you; that
+`socket.create_server()`, which `lab/tcp/server.py` uses, does it for you; that
 is why `chatlab server` restarts on the same port at once.)
 
 ## Summary

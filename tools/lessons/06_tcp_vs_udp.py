@@ -18,7 +18,7 @@ In this lesson you will:
 2. run the same chat over TCP and over UDP through a **router that loses 20 %
    of the packets**, and compare what arrives, in which order, and how late.
 
-The lossy network is *emulated* with Linux network namespaces (`lab/netlab.py`,
+The lossy network is *emulated* with Linux network namespaces (`lab/net/netlab.py`,
 [docs/NETLAB.md](../docs/NETLAB.md)): separate "hosts" with their own addresses
 on one machine, and a router whose firewall (nftables) drops a random share of
 the packets it forwards. That needs root; without it, this notebook runs the
@@ -31,7 +31,7 @@ with sequence numbers). See [docs/EXERCISES.md](../docs/EXERCISES.md) and [docs/
 import socket
 import matplotlib.pyplot as plt
 from lab import notebook as nb
-from lab.compare import expected_udp_delivery, plot_compare
+from lab.experiments.compare import expected_udp_delivery, plot_compare
 
 lesson = nb.Lesson("6: TCP vs UDP under loss")
 """),
@@ -73,7 +73,7 @@ not running, `sendto()` would have succeeded all the same.
 
 ## 2. The chat under loss
 
-The experiment (`lab/compare/`, also `sudo chatlab compare`): an emulated
+The experiment (`lab/experiments/compare/`, also `sudo chatlab compare`): an emulated
 network with the chat server on one host and two clients on two others, all
 behind a router. A *sender* joins the chat and sends 200 numbered messages, one
 every 10 ms; a *receiver* notes when each one arrives. First over TCP (the

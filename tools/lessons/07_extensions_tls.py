@@ -42,7 +42,7 @@ print("alice and bob are in the room")
 Every line the server sends has the shape `TIME KIND BODY`, where KIND says
 what the line is (`<name>` a public message, `*name*` a private one for you,
 `***` a room event, `---` information, `!!!` an error). The rule to parse it
-is one regular expression, `lab.protocol.SERVER_LINE`, used by the client and
+is one regular expression, `lab.chat.wire.SERVER_LINE`, used by the client and
 the tests.
 
 **Predict:** alice sends a public message and a private one to bob with

@@ -1,0 +1,49 @@
+"""Notebook helpers: run the experiment from a notebook, plot its result (matplotlib, imported lazily)."""
+
+from __future__ import annotations
+
+from lab.experiments.compare.experiment import run_compare
+
+
+def compare_results(loss: int = 20, messages: int = 200, seed: int | None = None, **kwargs) -> dict:
+    """Run the experiment from a notebook and return the results as a dict (see run_compare)."""
+    return run_compare(loss=loss, messages=messages, seed=seed, **kwargs)
+
+
+def plot_compare(results: dict, axes=None):
+    """Plot a compare result with matplotlib: counts side by side, then latency percentiles.
+
+    Returns the matplotlib Figure.  ``axes`` may be a pair of Axes to draw on.
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    else:
+        fig = axes[0].figure
+    protos = [p for p in ("tcp", "udp") if "sent" in results.get(p, {})]
+    colors = {"tcp": "tab:blue", "udp": "tab:orange"}
+    counts = ["delivered", "lost", "duplicated", "out_of_order"]
+    width = 0.8 / max(1, len(protos))
+    for k, proto in enumerate(protos):
+        xs = [i + k * width for i in range(len(counts))]
+        bars = axes[0].bar(xs, [results[proto][c] for c in counts], width, label=proto.upper(), color=colors[proto])
+        axes[0].bar_label(bars, fontsize=8)
+    axes[0].set_xticks([i + width * (len(protos) - 1) / 2 for i in range(len(counts))])
+    axes[0].set_xticklabels([c.replace("_", " ") for c in counts])
+    sent = results[protos[0]]["sent"] if protos else 0
+    axes[0].set_title(f"{sent} messages, {results['loss']} % loss per router crossing")
+    axes[0].legend()
+    marks = ["p50", "p90", "p99", "max"]
+    for k, proto in enumerate(protos):
+        lat = results[proto]["latency_ms"]
+        xs = [i + k * width for i in range(len(marks))]
+        axes[1].bar(xs, [lat[m] or 0 for m in marks], width, label=proto.upper(), color=colors[proto])
+    axes[1].set_xticks([i + width * (len(protos) - 1) / 2 for i in range(len(marks))])
+    axes[1].set_xticklabels(marks)
+    axes[1].set_yscale("log")
+    axes[1].set_ylabel("latency of delivered messages (ms, log scale)")
+    axes[1].set_title("latency: TCP waits for retransmissions" if "tcp" in protos else "latency")
+    axes[1].legend()
+    fig.tight_layout()
+    return fig

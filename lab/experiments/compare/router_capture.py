@@ -1,0 +1,101 @@
+"""The sniffer in the router (I/O): tcpdump to a pcap, then our count and Wireshark's."""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from lab.experiments.compare.accounting import PORT, count_retransmissions
+
+
+class RouterCapture:
+    """tcpdump in the router namespace, inbound packets only, to a pcap file.
+
+    ``-i any -Q in`` records each packet once, as it *enters* the router,
+    before the forward hook where the loss rule drops it: so the capture
+    holds every transmission, including the ones the router then drops
+    (DESIGN.md: a packet dropped before the capture tap is never seen).
+    """
+
+    def __init__(self, net, path: Path, port: int = PORT):
+        self.net, self.path, self.port = net, path, port
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        # -Z root: tcpdump would otherwise drop to the "tcpdump" user and may
+        # then be unable to write the file.
+        self.proc = self.net.popen("router", ["tcpdump", "-i", "any", "-Q", "in", "-n", "-U", "-Z", "root",
+                                              "-w", str(self.path), f"port {self.port}"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # tcpdump says "listening on" once its socket is open: the barrier.
+        # Raw reads (not readline) so select() never misses buffered text.
+        said = b""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stderr], [], [], 0.2)
+            if ready:
+                chunk = os.read(self.proc.stderr.fileno(), 4096)
+                said += chunk
+                if b"listening on" in said:
+                    return
+                if not chunk:
+                    break
+        self.stop()
+        last = said.decode(errors="replace").strip().splitlines()
+        raise RuntimeError("tcpdump did not start in the router namespace"
+                           + (f": {last[-1]}" if last else ""))
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # tcpdump flushes the file on SIGINT
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def analyse(self) -> dict:
+        from lab.capture.files import read_pcap
+
+        segments = read_pcap(self.path)
+        found = count_retransmissions(segments)
+        found["packets"] = len(segments)
+        found["udp_datagrams"] = sum(1 for s in segments if s.proto == "udp")
+        found["wireshark"] = tshark_analysis(self.path)
+        return found
+
+
+_TSHARK_FLAGS = ("retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order")
+
+
+def tshark_analysis(path: Path) -> dict | None:
+    """How Wireshark labels the resent segments of a capture, or None without tshark.
+
+    Keys: retransmission (which includes fast and spurious ones),
+    fast_retransmission, spurious_retransmission (the data had arrived; an
+    ACK was lost), out_of_order.  Wireshark calls a segment that fills a gap
+    very soon (< 3 ms) after a later one "out-of-order" rather than a
+    retransmission: in this capture the sender never reorders, so those are
+    fast retransmissions too, and retransmission + out_of_order equals our
+    ``count_retransmissions``.
+    """
+    if shutil.which("tshark") is None:
+        return None
+    argv = ["tshark", "-n", "-r", str(path), "-Y", " || ".join(f"tcp.analysis.{f}" for f in _TSHARK_FLAGS),
+            "-T", "fields", "-E", "separator=,"] + [arg for f in _TSHARK_FLAGS for arg in ("-e", f"tcp.analysis.{f}")]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return None
+    if proc.returncode != 0:
+        return None
+    counts = dict.fromkeys(_TSHARK_FLAGS, 0)
+    for row in proc.stdout.splitlines():
+        for flag, value in zip(_TSHARK_FLAGS, row.split(",")):
+            counts[flag] += bool(value.strip())
+    return counts

@@ -1,0 +1,515 @@
+"""The reference threaded TCP chat server.
+
+The shape is the classic one from the lab's description:
+
+1. create a TCP socket, ``bind`` it to an address and port, ``listen``;
+2. ``accept`` connections in a loop; each returns a *new* socket for one
+   client, identified by its 4-tuple (client IP, client port, server IP,
+   server port);
+3. start one thread per client that reads its lines with ``recv``;
+4. broadcast each line to all the other clients, keeping the list of
+   active connections safe under concurrency.
+
+What the chat *means* (names, commands, history, who receives what) is
+decided by ``lab.chat.room`` and ``lab.chat.wire``, which have no sockets.  How
+bytes reach each client without a slow one stalling everybody is
+``lab.tcp.delivery``.  This module connects them to real sockets and threads,
+and reports every connection's life to a ``lab.lifecycle.EventLog``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from lab import lifecycle as ev
+from lab.chat import wire as p
+from lab.tcp.delivery import SEND_FLAGS, BacklogWriter, Fanout, Outbox
+from lab.chat.ratelimit import TokenBucket
+from lab.chat.room import Close, Deliver, Room
+from lab.net.sockopts import raise_fd_limit, set_recv_timeout
+from lab.net.tcpinfo import read_tcp_info
+from lab.tls.detect import looks_like_tls_client_hello
+
+
+class ServerError(Exception):
+    """A problem starting the server, worded for the person who started it."""
+
+
+@dataclass
+class ServerConfig:
+    """Every limit of the server (docs/PROTOCOL.md and docs/ROBUSTNESS.md)."""
+
+    host: str = "0.0.0.0"
+    port: int = p.DEFAULT_PORT
+    backlog: int = 1024  # listen() queue of completed handshakes not yet accepted
+    max_clients: int = 1500
+    history: int = p.HISTORY_SIZE
+    send_queue: int = 64 * 1024  # bytes waiting for one slow client, beyond its kernel buffer
+    sndbuf: int | None = None  # SO_SNDBUF of client sockets (None: the kernel's default)
+    max_line: int = p.MAX_LINE_BYTES
+    max_unterminated: int = p.MAX_UNTERMINATED_BYTES
+    name_timeout: float = 60.0  # seconds to choose a name
+    keepalive_idle: int = 60  # TCP keepalive: first probe after this many idle seconds,
+    keepalive_interval: int = 10  # then one probe every this many seconds,
+    keepalive_count: int = 3  # and the peer is declared dead after this many unanswered
+    rate: float = 10.0  # lines per second per client, sustained
+    burst: int = 20  # lines a client may send at once
+    tls: Any = None  # an ssl.SSLContext for the server side, or None for plain TCP
+    tls_handshake_timeout: float = 10.0
+    shutdown_grace: float = 1.5  # seconds to let clients receive the goodbye
+
+
+class _Ended(Exception):
+    """The reader thread stops; ``how`` is a key of lifecycle.ENDINGS."""
+
+    def __init__(self, how: str, detail: str = ""):
+        super().__init__(how, detail)
+        self.how = how
+        self.detail = detail
+
+
+class PlainTransport:
+    """Plain TCP: bytes go to the socket as they are."""
+
+    encode = None  # Outbox sends plaintext unchanged
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+    def handshake(self, timeout: float) -> None:
+        pass
+
+    def recv(self, size: int) -> bytes:
+        return self.sock.recv(size)
+
+    def goodbye(self) -> bytes:
+        return b""
+
+
+class Connection:
+    """One accepted client: its socket, its outbox, its counters."""
+
+    def __init__(self, number: int, sock: socket.socket, client: tuple, server: tuple):
+        self.number = number
+        self.sock = sock
+        self.client = client
+        self.server = server
+        self.started = time.time()
+        self.name: str | None = None
+        self.transport: Any = PlainTransport(sock)
+        self.outbox: Outbox | None = None
+        self.thread: threading.Thread | None = None
+        self.bytes_in = 0
+        self.lines_in = 0
+        self._end_lock = threading.Lock()
+        self.end: tuple[str, str] | None = None  # (how, detail), set once
+
+    def end_once(self, how: str, detail: str = "") -> bool:
+        """Record how the connection ends; only the first call counts."""
+        with self._end_lock:
+            if self.end is not None:
+                return False
+            self.end = (how, detail)
+            return True
+
+    def abort(self, how: str, detail: str = "") -> None:
+        """End the connection from another thread: wakes its reader's recv()."""
+        if self.end_once(how, detail):
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __repr__(self) -> str:
+        return f"<Connection #{self.number} {self.name or '?'} {self.client}>"
+
+
+class ChatServer:
+    """A threaded TCP chat server.
+
+    >>> server = ChatServer(ServerConfig(host="127.0.0.1", port=0))
+    >>> server.start()            # bound and listening; returns at once
+    >>> server.address            # ('127.0.0.1', 43817)
+    >>> server.stop()             # tells the members, closes everything
+
+    ``serve_forever()`` blocks until ``stop()`` or ``request_stop()``
+    (Ctrl-C in the command line calls the latter from the main thread).
+    """
+
+    def __init__(self, config: ServerConfig | None = None, log: ev.EventLog | None = None):
+        self.config = config or ServerConfig()
+        self.log = log or ev.EventLog(verbosity=0)
+        self.room = Room(history_size=self.config.history)
+        # Two locks, neither ever held across a blocking call: _lock guards
+        # the room and the connections, and orders the room's decisions as
+        # they are queued to the members' outboxes (held for microseconds);
+        # the fanout's delivery lock is held by the one thread that sends
+        # what is queued, in passes over the members (lab/tcp/delivery.py).
+        self._lock = threading.Lock()
+        self._fanout = Fanout()
+        self._connections: set[Connection] = set()
+        self._numbers = 0
+        self._listener: socket.socket | None = None
+        self._writer = BacklogWriter()
+        self._accept_thread: threading.Thread | None = None
+        self._stop_requested = threading.Event()
+        self._stopped = threading.Event()
+        self._stopping = False
+
+    # -- life of the server ---------------------------------------------------
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self._listener is not None, "start() the server first"
+        host, port = self._listener.getsockname()[:2]
+        return host, port
+
+    def start(self) -> None:
+        """Create the listening socket and start accepting connections."""
+        # One descriptor per client, plus a few for the server itself.
+        limit = raise_fd_limit(self.config.max_clients + 64)
+        self._listener = self._listen()
+        if limit < self.config.max_clients + 64:
+            self.log.emit(ev.Note(text=f"this process may open only {limit} files (RLIMIT_NOFILE), so about "
+                                       f"{limit - 64} clients at once, not {self.config.max_clients}: "
+                                       "raise it with `ulimit -n` (the hard limit needs root)"))
+        self.log.emit(ev.Listening(address=self.address, backlog=self.config.backlog,
+                                   transport="TCP+TLS" if self.config.tls else "TCP"))
+        self._writer.start()
+        self._accept_thread = threading.Thread(target=self._accept_loop, name="accept", daemon=True)
+        self._accept_thread.start()
+
+    def serve_forever(self) -> None:
+        """Serve until ``request_stop()`` (or Ctrl-C in the main thread); then stop."""
+        if self._listener is None:
+            self.start()
+        try:
+            while not self._stop_requested.wait(0.25):
+                pass
+        finally:
+            self.stop()
+
+    def request_stop(self) -> None:
+        """Ask ``serve_forever`` to stop; safe from signal handlers and other threads."""
+        self._stop_requested.set()
+
+    def stop(self, reason: str = "the server is stopping") -> None:
+        """Tell every member, close every connection, stop the threads.  Idempotent."""
+        with self._lock:
+            if self._stopping:
+                already = True
+            else:
+                already = False
+                self._stopping = True
+                self._queue(self.room.notice_all("shutdown", f"{reason}; goodbye"))
+                connections = list(self._connections)
+        if already:
+            self._stopped.wait(5)
+            return
+        self._fanout.deliver(wait=True)
+        self._stop_requested.set()
+        if self._listener is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone may not.
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._listener.close()
+        for conn in connections:
+            if conn.end_once("shutdown"):
+                try:
+                    conn.sock.shutdown(socket.SHUT_RD)  # wakes its reader, which flushes and closes
+                except OSError:
+                    pass
+        deadline = time.monotonic() + self.config.shutdown_grace + 0.5
+        for conn in connections:
+            if conn.thread is not None:
+                conn.thread.join(max(0.0, deadline - time.monotonic()))
+        if self._accept_thread is not None:
+            self._accept_thread.join(1)
+        self._writer.stop()
+        self.log.emit(ev.Stopped(reason=reason))
+        self._stopped.set()
+
+    def connection_count(self) -> int:
+        with self._lock:
+            return len(self._connections)
+
+    def _listen(self) -> socket.socket:
+        host, port = self.config.host, self.config.port
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            # create_server sets SO_REUSEADDR, so a restarted server can bind
+            # the port at once even while old connections sit in TIME_WAIT.
+            return socket.create_server((host, port), family=family, backlog=self.config.backlog,
+                                        dualstack_ipv6=(host == "::" and socket.has_dualstack_ipv6()))
+        except OSError as error:
+            where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+            if error.errno == errno.EADDRINUSE:
+                raise ServerError(f"port {port} is already in use on {where} (another server is running there?): "
+                                  "stop it, or choose another port with --port") from None
+            if error.errno == errno.EACCES:
+                raise ServerError(f"not allowed to bind {where}: ports below 1024 need root; use --port 5050") from None
+            if error.errno == errno.EADDRNOTAVAIL:
+                raise ServerError(f"{host} is not an address of this machine; use 0.0.0.0 (every interface) "
+                                  "or 127.0.0.1 (this machine only)") from None
+            raise ServerError(f"cannot listen on {where}: {error.strerror or error}") from None
+
+    # -- accepting --------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while not self._stopping:
+            try:
+                sock, client = self._listener.accept()
+            except OSError as error:
+                if self._stopping:
+                    return
+                if error.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    # Out of file descriptors: wait for some to be freed
+                    # rather than spinning; the handshake waits in the backlog.
+                    self.log.emit(ev.Note(text=f"accept() failed: {error.strerror}; retrying shortly"))
+                    time.sleep(0.1)
+                    continue
+                if error.errno in (errno.ECONNABORTED, errno.EPROTO):
+                    continue  # the client gave up before we accepted it
+                return
+            self._admit(sock, client)
+
+    def _admit(self, sock: socket.socket, client: tuple) -> None:
+        self._configure(sock)
+        try:
+            server_side = sock.getsockname()
+        except OSError:
+            sock.close()
+            return
+        with self._lock:
+            self._numbers += 1
+            conn = Connection(self._numbers, sock, client, server_side)
+            full = len(self._connections) >= self.config.max_clients
+            if not full:
+                self._connections.add(conn)
+        if full:
+            self._turn_away(conn, f"the server has its maximum of {self.config.max_clients} clients")
+            return
+        conn.outbox = Outbox(sock, self._writer, self.config.send_queue, self._fanout,
+                             on_overflow=lambda: conn.abort("dropped", "send queue exceeded"))
+        self.log.emit(ev.Accepted(conn=conn.number, client=client, server=server_side))
+        conn.thread = threading.Thread(target=self._serve, args=(conn,), name=f"client-{conn.number}", daemon=True)
+        conn.thread.start()
+
+    def _configure(self, sock: socket.socket) -> None:
+        """Per-connection socket options, each for a reason."""
+        # Chat lines are small and each should leave at once: without
+        # TCP_NODELAY, Nagle's algorithm holds small segments back while an
+        # ACK is outstanding, adding tens of milliseconds.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Keepalive probes find peers that vanished without FIN or RST
+        # (cable pulled, laptop closed): recv() then fails with ETIMEDOUT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for option, value in (("TCP_KEEPIDLE", self.config.keepalive_idle),
+                              ("TCP_KEEPINTVL", self.config.keepalive_interval),
+                              ("TCP_KEEPCNT", self.config.keepalive_count)):
+            if hasattr(socket, option):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+        if hasattr(socket, "TCP_USER_TIMEOUT"):
+            # Keepalive is silent while data is unacknowledged; this bounds
+            # how long sent data may stay unacknowledged before giving up.
+            total = self.config.keepalive_idle + self.config.keepalive_interval * self.config.keepalive_count
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, total * 1000)
+        if self.config.sndbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.sndbuf)
+
+    def _turn_away(self, conn: Connection, reason: str) -> None:
+        line = p.encode(p.format_error(time.time(), "server-full", f"{reason}; try again later"))
+        try:
+            conn.sock.send(line, SEND_FLAGS)
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        conn.sock.close()
+        self.log.emit(ev.Refused(conn=conn.number, client=conn.client, reason=reason))
+
+    # -- one thread per client -------------------------------------------------
+
+    def _serve(self, conn: Connection) -> None:
+        """The reader thread of one client, from its hello to its close."""
+        how, detail = "error", ""
+        try:
+            self._handshake(conn)
+            self._act(self.room.hello, conn)
+            set_recv_timeout(conn.sock, self.config.name_timeout)
+            self._read_lines(conn)
+        except _Ended as ended:
+            how, detail = ended.how, ended.detail
+        except ConnectionResetError:
+            how = "rst"
+        except BlockingIOError:  # SO_RCVTIMEO expired while we waited for a name
+            how, detail = "timeout", f"no name within {self.config.name_timeout:g} s"
+            conn.outbox.push(p.encode(p.format_error(time.time(), "timeout", f"you did not choose a name within "
+                                                     f"{self.config.name_timeout:g} s; closing")))
+        except TimeoutError:
+            how, detail = "timeout", "no answer to TCP keepalive probes"
+        except OSError as error:
+            how, detail = "error", error.strerror or str(error)
+        except Exception as error:  # a bug must cost one connection, never the server
+            how, detail = "error", f"internal error: {error!r}"
+        finally:
+            self._finish(conn, how, detail)
+
+    def _handshake(self, conn: Connection) -> None:
+        if self.config.tls is None:
+            return
+        from lab.tls import TlsHandshakeError, TlsTransport
+
+        transport = TlsTransport(conn.sock, self.config.tls, server_side=True)
+        try:
+            transport.handshake(self.config.tls_handshake_timeout)
+        except TlsHandshakeError as error:
+            if error.kind == "plaintext":
+                # Someone typed at the TLS port with nc or telnet: tell them why, in plain text.
+                line = p.encode(p.format_error(time.time(), "tls-required",
+                                               "this port speaks TLS; connect with `chatlab client --tls`"))
+                with contextlib.suppress(OSError):
+                    conn.sock.send(line, SEND_FLAGS)
+            raise _Ended("dropped", f"TLS handshake failed: {error.reason}") from None
+        conn.transport = transport
+        conn.outbox.encode = transport.encode
+        # Records OpenSSL makes by itself (TLS 1.3 tickets, alerts) leave through
+        # the outbox too, so every record reaches the wire in order.
+        transport.on_wire_pending = lambda: conn.outbox.push(b"")
+        self.log.emit(ev.Note(conn=conn.number, text=f"TLS handshake complete: {transport.describe()}"))
+
+    def _read_lines(self, conn: Connection) -> None:
+        decoder = p.LineDecoder(self.config.max_line, self.config.max_unterminated)
+        bucket = TokenBucket(self.config.rate, self.config.burst, time.monotonic())
+        warned_flood = False
+        first = True
+        verbose = self.log.verbosity >= 2
+        while True:
+            data = conn.transport.recv(4096)
+            if not data:
+                raise _Ended("fin")
+            if first and self.config.tls is None and looks_like_tls_client_hello(data):
+                raise _Ended("dropped", "a TLS ClientHello arrived on the plain-text port "
+                                        "(the client used --tls; this server runs without it)")
+            first = False
+            conn.bytes_in += len(data)
+            events = decoder.feed(data)
+            if verbose:
+                self.log.emit(ev.Data(conn=conn.number, direction="in", nbytes=len(data),
+                                      lines=sum(isinstance(e, p.Line) for e in events)))
+            for event in events:
+                if isinstance(event, p.NoLineEnd):
+                    conn.outbox.push(p.encode(p.format_error(time.time(), "line-too-long",
+                                                             f"{event.limit} bytes without a line end; closing")))
+                    raise _Ended("dropped", f"no line end in {event.limit} bytes")
+                if isinstance(event, p.LineTooLong):
+                    conn.outbox.push(p.encode(p.format_error(
+                        time.time(), "line-too-long",
+                        f"your line had {event.length} bytes, the limit is {event.limit}; it was not sent")))
+                    continue
+                conn.lines_in += 1
+                wait = bucket.take(time.monotonic())
+                if wait > 0:
+                    if not warned_flood:
+                        warned_flood = True
+                        conn.outbox.push(p.encode(p.format_error(
+                            time.time(), "flood", f"you send more than {self.config.rate:g} lines/s; "
+                            "the server now reads your lines more slowly")))
+                    time.sleep(wait)  # not reading: TCP flow control pushes back on the sender
+                else:
+                    warned_flood = False
+                self._on_line(conn, event.text)
+
+    def _on_line(self, conn: Connection, text: str) -> None:
+        if conn.name is None:
+            # The welcome and history go out under the same lock as the join,
+            # before anyone else can see the new member, so they always
+            # arrive before the first live message.
+            with self._lock:
+                result = self.room.join(conn, text)
+                self._queue(result.actions)
+            self._fanout.deliver()
+            if result.accepted:
+                conn.name = result.name
+                set_recv_timeout(conn.sock, 0)
+                self.log.emit(ev.Named(conn=conn.number, name=conn.name))
+            return
+        for action in self._act(self.room.receive, conn, text):
+            if isinstance(action, Close) and action.member is conn:
+                raise _Ended("quit", action.reason)
+
+    def _finish(self, conn: Connection, how: str, detail: str) -> None:
+        """The one exit path of a connection: leave notice, flush, close, report."""
+        if not conn.end_once(how, detail):
+            how, detail = conn.end  # another thread ended it first (drop, shutdown)
+        reason = _leave_reason(how, detail)
+        with self._lock:
+            actions = self.room.leave(conn, reason) if conn.name else []
+            self._connections.discard(conn)
+            if not self._stopping:  # during shutdown everyone is leaving: no notices
+                self._queue(actions)
+        self._fanout.deliver()
+        tcp_info = read_tcp_info(conn.sock)
+        if conn.outbox is not None:
+            flush = 0.0 if how in ("rst", "timeout") or detail == "send queue exceeded" else self.config.shutdown_grace
+            goodbye = conn.transport.goodbye()
+            if goodbye:
+                conn.outbox.push(goodbye, wire=True)
+            conn.outbox.close(flush_timeout=flush)
+        try:
+            conn.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        conn.sock.close()
+        outbox = conn.outbox
+        self.log.emit(ev.Closed(
+            conn=conn.number, how=how, detail=detail, name=conn.name, peer=conn.client,
+            bytes_in=conn.bytes_in, lines_in=conn.lines_in,
+            bytes_out=outbox.bytes_out if outbox else 0, lines_out=outbox.lines_out if outbox else 0,
+            duration=time.time() - conn.started, tcp_info=tcp_info.to_dict() if tcp_info else None))
+
+    # -- carrying out the room's decisions -------------------------------------
+
+    def _act(self, event, *args) -> list:
+        """Ask the room to handle an event; queue and send what it decides."""
+        with self._lock:
+            actions = event(*args)
+            self._queue(actions)
+        self._fanout.deliver()
+        return actions
+
+    def _queue(self, actions: list) -> None:
+        """Queue the room's Deliver actions to the recipients' outboxes (``_lock`` held).
+
+        Queued under the same lock as the decisions, in their order: every
+        member receives the lines in the same order.  (Close actions are
+        carried out by the member's own reader thread, see ``_on_line``.)
+        """
+        for action in actions:
+            if isinstance(action, Deliver):
+                self._fanout.queue((member.outbox for member in action.recipients), action.data)
+
+
+def _leave_reason(how: str, detail: str) -> str:
+    """The REASON of '*** NAME left (REASON)' for how a connection ended."""
+    if how == "fin":
+        return p.REASON_CLOSED
+    if how == "rst":
+        return p.REASON_RESET
+    if how == "quit":
+        return detail or p.reason_quit()
+    if how == "timeout":
+        return p.reason_timeout(detail)
+    if how == "dropped":
+        return p.reason_dropped(detail)
+    if how == "shutdown":
+        return p.REASON_SHUTDOWN
+    return f"error: {detail}" if detail else "error"

@@ -1,0 +1,139 @@
+"""The room: membership, routing, history, leave notices. No sockets."""
+
+from __future__ import annotations
+
+from lab.chat import wire as p
+from lab.chat.room import Close, Deliver, Room
+
+
+def make_room(history=20):
+    clock = iter(range(1_700_000_000, 1_800_000_000)).__next__
+    return Room(history_size=history, clock=lambda: float(clock()))
+
+
+def received(actions):
+    """{member: [parsed server lines]} from a list of actions."""
+    out = {}
+    for action in actions:
+        if isinstance(action, Deliver):
+            for member in action.recipients:
+                for raw in action.data.decode().split("\r\n"):
+                    if raw:
+                        out.setdefault(member, []).append(p.parse_server_line(raw))
+    return out
+
+
+def joined(room, *names):
+    for name in names:
+        assert room.join(name, name).accepted
+    return room
+
+
+def test_hello_asks_for_a_name():
+    [line] = received(make_room().hello("x"))["x"]
+    assert (line.kind, line.code) == ("info", "hello")
+
+
+def test_join_welcomes_and_tells_the_others():
+    room = joined(make_room(), "alice", "bob")
+    result = room.join("carol", "carol")
+    got = received(result.actions)
+    assert got["carol"][0].code == "welcome" and "3 online: alice, bob, carol" in got["carol"][0].text
+    for other in ("alice", "bob"):
+        assert [(l.kind, l.name, l.code) for l in got[other]] == [("event", "carol", "joined")]
+
+
+def test_name_taken_ignores_case_and_allows_retry():
+    room = joined(make_room(), "alice")
+    refused = room.join("conn2", "ALICE")
+    assert not refused.accepted
+    [line] = received(refused.actions)["conn2"]
+    assert line.code == "name-taken"
+    assert "conn2" not in room
+    assert room.join("conn2", "alice2").accepted
+
+
+def test_invalid_name_is_refused_with_the_rule():
+    result = make_room().join("c", "no spaces")
+    assert not result.accepted
+    assert received(result.actions)["c"][0].code == "name-invalid"
+
+
+def test_message_goes_to_everyone_but_the_sender():
+    room = joined(make_room(), "alice", "bob", "carol")
+    got = received(room.receive("alice", "hello"))
+    assert set(got) == {"bob", "carol"}
+    assert all((l[0].kind, l[0].name, l[0].text) == ("public", "alice", "hello") for l in got.values())
+
+
+def test_private_message_reaches_only_its_target_and_echoes_to_sender():
+    room = joined(make_room(), "alice", "bob", "carol")
+    got = received(room.receive("alice", "/msg BOB psst"))
+    assert set(got) == {"bob", "alice"}
+    assert (got["bob"][0].kind, got["bob"][0].name, got["bob"][0].text) == ("private", "alice", "psst")
+    assert (got["alice"][0].kind, got["alice"][0].name) == ("private-echo", "bob")
+
+
+def test_private_message_to_nobody_is_an_error():
+    room = joined(make_room(), "alice")
+    assert received(room.receive("alice", "/msg zed hi"))["alice"][0].code == "no-such-user"
+
+
+def test_private_messages_are_not_in_history():
+    room = joined(make_room(), "alice", "bob")
+    room.receive("alice", "/msg bob secret")
+    assert not room.history
+
+
+def test_list_help_and_unknown_command():
+    room = joined(make_room(), "bob", "alice")
+    assert received(room.receive("alice", "/list"))["alice"][0].text == "2 online: alice, bob"
+    assert len(received(room.receive("alice", "/help"))["alice"]) == len(p.COMMANDS_HELP) + 1
+    assert received(room.receive("alice", "/nope"))["alice"][0].code == "unknown-command"
+
+
+def test_quit_says_bye_then_closes_with_the_reason():
+    room = joined(make_room(), "alice", "bob")
+    actions = room.receive("alice", "/quit gotta go")
+    assert received(actions)["alice"][0].code == "bye"
+    assert actions[-1] == Close("alice", "quit: gotta go")
+
+
+def test_new_member_gets_recent_history_in_order_bracketed():
+    room = joined(make_room(history=3), "alice")
+    for i in range(5):
+        room.receive("alice", f"m{i}")
+    lines = received(room.join("bob", "bob").actions)["bob"]
+    assert [l.code for l in lines if l.kind == "info"] == ["welcome", "history", "history-end"]
+    assert [l.text for l in lines if l.kind == "public"] == ["m2", "m3", "m4"]
+
+
+def test_no_history_block_when_nothing_was_said():
+    lines = received(joined(make_room(), "alice").join("bob", "bob").actions)["bob"]
+    assert [l.code for l in lines] == ["welcome"]
+
+
+def test_leave_is_announced_exactly_once_with_the_reason():
+    room = joined(make_room(), "alice", "bob")
+    first = received(room.leave("bob", p.REASON_RESET))
+    assert [(l.name, l.code, p.reason_keyword(l.text)) for l in first["alice"]] == [("bob", "left", "reset")]
+    assert room.leave("bob", p.REASON_CLOSED) == []
+    assert room.names() == ["alice"]
+
+
+def test_leave_of_a_connection_that_never_joined_says_nothing():
+    room = joined(make_room(), "alice")
+    assert room.leave("stranger", p.REASON_CLOSED) == []
+
+
+def test_members_snapshot_is_a_new_tuple_on_each_change():
+    room = joined(make_room(), "alice")
+    before = room.members
+    room.join("bob", "bob")
+    assert before == ("alice",) and room.members == ("alice", "bob")
+
+
+def test_names_freed_on_leave_can_be_reused():
+    room = joined(make_room(), "alice")
+    room.leave("alice", p.REASON_CLOSED)
+    assert room.join("other", "Alice").accepted

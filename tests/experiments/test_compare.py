@@ -1,0 +1,160 @@
+"""chatlab compare: accounting (pure), the loopback fallback, and the real experiment (root)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lab.capture.decode import ACK, FIN, PSH, SYN, Segment
+from lab.experiments.compare import (DeliveryAccount, LossDecision, binomial_bounds, count_retransmissions,
+                         expected_udp_delivery, message_index, message_text, percentiles, plot_compare,
+                         run_compare)
+from lab.net.netlab import list_namespaces
+from tests.helpers.unprivileged import as_unprivileged, explains_privileges
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# -- pure parts -----------------------------------------------------------------
+
+
+def test_percentiles_nearest_rank():
+    assert percentiles(list(range(1, 101))) == {"p50": 50, "p90": 90, "p99": 99, "max": 100}
+    assert percentiles([5.0]) == {"p50": 5.0, "p90": 5.0, "p99": 5.0, "max": 5.0}
+    assert percentiles([])["p50"] is None
+
+
+def test_delivery_account_counts_each_case():
+    acc = DeliveryAccount()
+    for i in range(1, 6):
+        acc.sent(i, 10.0)
+    for i, t in ((1, 10.001), (3, 10.002), (2, 10.003), (3, 10.004)):
+        acc.arrived(i, t)
+    r = acc.result()
+    assert (r["sent"], r["delivered"], r["lost"], r["duplicated"], r["out_of_order"]) == (5, 3, 2, 1, 1)
+    assert r["latency_ms"]["max"] == pytest.approx(3.0)
+    assert not acc.complete
+
+
+def test_message_text_round_trip():
+    line = f"12:00:00 <sender> {message_text(42)}"
+    assert message_index(line) == 42
+    assert message_index(f"12:00:00 <other> {message_text(42)}") is None
+
+
+def test_expected_delivery_and_bounds():
+    assert expected_udp_delivery(20) == pytest.approx(0.64)
+    lo, hi = binomial_bounds(200, 0.64)
+    assert lo < 128 < hi and lo > 60 and hi < 200
+
+
+def test_loss_decision_is_seeded_per_flow():
+    one = LossDecision(20, 5, "0:up")
+    two = LossDecision(20, 5, "0:up")
+    assert [one.drop() for _ in range(500)] == [two.drop() for _ in range(500)]
+    share = one.drops / one.decisions
+    assert 0.1 < share < 0.3
+    other = LossDecision(20, 5, "0:down")
+    assert [other.drop() for _ in range(500)] != [LossDecision(20, 5, "0:up").drop() for _ in range(500)]
+
+
+def _seg(n, seq, payload=b"", flags=ACK | PSH, src="10.0.0.1", sport=1000):
+    return Segment(number=n, ts_ns=n, proto="tcp", src=src, dst="10.0.0.2", sport=sport, dport=5050,
+                   payload=payload, seq=seq, ack=1, flags=flags)
+
+
+def test_count_retransmissions_like_wireshark():
+    segs = [
+        _seg(1, 1000, flags=SYN),
+        _seg(2, 1001, b"a" * 10),
+        _seg(3, 1011, b"b" * 10),
+        _seg(4, 1011, b"b" * 10),          # resent: a retransmission
+        _seg(5, 1021, b""),                # pure ACK: ignored
+        _seg(6, 1020, b"x"),               # keep-alive probe (seq = next - 1, 1 byte): not one
+        _seg(7, 1021, b"c" * 5, src="10.0.0.9"),  # other direction/flow: its own numbers
+        _seg(8, 1001, b"a" * 20),          # resends old + new data: a retransmission
+        _seg(9, 1031, b"", flags=FIN | ACK),
+    ]
+    r = count_retransmissions(segs)
+    assert r["retransmissions"] == 2
+    assert r["by_flow"] == {"10.0.0.1:1000->10.0.0.2:5050": 2}
+
+
+def test_count_retransmissions_across_sequence_wrap():
+    top = 2**32 - 5
+    segs = [_seg(1, top, b"a" * 10), _seg(2, (top + 10) % 2**32, b"b" * 10), _seg(3, top, b"a" * 10)]
+    assert count_retransmissions(segs)["retransmissions"] == 1
+
+
+# -- loopback fallback (no root needed) -------------------------------------------
+
+def test_loopback_udp_half_is_reproducible_and_lossy():
+    first = run_compare(loss=20, messages=200, seed=11, force_loopback=True)
+    second = run_compare(loss=20, messages=200, seed=11, force_loopback=True)
+    assert first["mode"] == "loopback" and "skipped" in first["tcp"]
+    udp = first["udp"]
+    lo, hi = binomial_bounds(200, expected_udp_delivery(20))
+    assert lo <= udp["delivered"] <= hi, udp
+    assert udp["delivered"] + udp["lost"] == udp["sent"] == 200
+    assert udp["delivered"] == second["udp"]["delivered"]  # same seed, same drops
+    assert udp["sequence_numbers"]["at_receiver"]["received"] == udp["delivered"]
+
+
+def test_no_loss_on_loopback_delivers_everything():
+    r = run_compare(loss=0, messages=50, seed=1, force_loopback=True)
+    assert r["udp"]["delivered"] == 50 and r["udp"]["lost"] == 0
+
+
+def test_cli_without_root_explains_and_runs_the_udp_half():
+    argv = [sys.executable, "-m", "lab", "compare", "--messages", "60", "--seed", "3", "--json"]
+    proc = subprocess.run(as_unprivileged(argv, ROOT), capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and explains_privileges(proc.stderr)
+    result = json.loads(proc.stdout)
+    assert {"tcp", "udp", "loss", "seed"} <= set(result) and result["seed"] == 3 and result["loss"] == 20
+    for key in ("sent", "delivered", "lost", "duplicated", "out_of_order", "latency_ms"):
+        assert key in result["udp"]
+
+
+# -- the real experiment ------------------------------------------------------------
+
+@pytest.mark.privileged
+@pytest.mark.slow
+def test_tcp_repairs_everything_udp_loses_its_share(tmp_path):
+    prefix = f"tcmp{os.getpid() % 100000}"
+    try:
+        r = run_compare(loss=20, messages=200, seed=5, prefix=prefix, pcap_dir=str(tmp_path))
+    finally:
+        assert not [ns for ns in list_namespaces() if ns.startswith(prefix + "-")]
+    assert r["mode"] == "netlab"
+    tcp, udp = r["tcp"], r["udp"]
+    # TCP: every message, exactly once, in order
+    assert (tcp["delivered"], tcp["lost"], tcp["duplicated"], tcp["out_of_order"]) == (200, 0, 0, 0), tcp
+    # ...because lost segments were sent again: seen on the wire and counted by the kernel
+    assert tcp["retransmissions"] > 0 and tcp["retransmissions_tcp_info"] > 0
+    assert tcp["router"]["dropped"] > 0
+    # UDP: each message crosses the router twice; delivered ~ Binomial(200, 0.64)
+    lo, hi = binomial_bounds(200, expected_udp_delivery(20))
+    assert lo <= udp["delivered"] <= hi, udp
+    assert udp["lost"] == 200 - udp["delivered"] > 0
+    # the receiver's sequence numbers tell the same story as the payloads
+    assert udp["sequence_numbers"]["at_receiver"]["received"] == udp["delivered"]
+    assert (tmp_path / "tcp.pcap").stat().st_size > 1000
+    json.dumps(r)  # what --json prints
+
+
+def test_plot_compare_draws_both_protocols():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    lat = {"p50": 1.0, "p90": 2.0, "p99": 3.0, "max": 4.0}
+    results = {"loss": 20, "tcp": {"sent": 10, "delivered": 10, "lost": 0, "duplicated": 0, "out_of_order": 0,
+                                   "latency_ms": lat},
+               "udp": {"sent": 10, "delivered": 6, "lost": 4, "duplicated": 0, "out_of_order": 0, "latency_ms": lat}}
+    fig = plot_compare(results)
+    bars = fig.axes[0].patches
+    assert [b.get_height() for b in bars] == [10, 0, 0, 0, 6, 4, 0, 0]  # TCP then UDP
+    assert {t.get_text() for t in fig.axes[0].get_legend().get_texts()} == {"TCP", "UDP"}
