@@ -25,6 +25,9 @@ eavesdroppers, but you could be talking, encrypted, to the wrong machine."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from lab.commands import options
+    from lab.tls.certs import MAX_DAYS
+
     sub = parser.add_subparsers(dest="action", metavar="{init,show}")
     init = sub.add_parser("init", help="make the lab CA and a server certificate", description=DESCRIPTION)
     init.add_argument("--dir", default=None,
@@ -37,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ip", action="append", default=[], metavar="ADDR",
         help="another address students use to reach the server (repeatable)",
     )
-    init.add_argument("--days", type=int, default=365, help="how long the certificates are valid (default: 365)")
+    init.add_argument("--days", type=options.whole("a validity period", 1, MAX_DAYS, unit="days"), default=365,
+                      metavar="N", help=f"how long the certificates are valid, 1-{MAX_DAYS} days (default: 365)")
     init.add_argument("--force", action="store_true", help="replace existing files (students need the new ca.pem)")
     show = sub.add_parser("show", help="print subject, names, validity and fingerprint of certificates")
     show.add_argument("--dir", default=None, help="the directory `tls init` wrote (default: the per-user one)")
