@@ -40,8 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="SECONDS",
                         help="idle time before TCP keepalive probes start, 1-32767 (default: %(default)s)")
     parser.add_argument("--tls", action="store_true", help="encrypt with TLS (make a certificate with `chatlab tls init`)")
-    parser.add_argument("--cert", help="server certificate (PEM) for --tls (default: from `chatlab tls init`)")
-    parser.add_argument("--key", help="server private key (PEM) for --tls (default: from `chatlab tls init`)")
+    parser.add_argument("--cert", metavar="FILE",
+                        help="server certificate (PEM) for --tls: a path, or a file name looked for here and then "
+                             "in the lab TLS folder (default: server.pem from `chatlab tls init`)")
+    parser.add_argument("--key", metavar="FILE",
+                        help="its private key (PEM), found the same way (default: server-key.pem from "
+                             "`chatlab tls init`)")
     parser.add_argument("--udp", action="store_true", help="run the UDP variant of the chat instead of TCP")
     parser.add_argument("--naive", action="store_true",
                         help="run the naive tutorial server (a teaching exhibit: one slow client freezes it)")
