@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name-timeout", type=options.seconds("a name timeout", 3600), default=60.0,
                         metavar="SECONDS", help="time a new client has to choose a name (default: %(default)s)")
     parser.add_argument("--rate", type=options.per_second("a rate", 1_000_000, "lines/s"), default=10.0,
-                        metavar="LINES", help="lines/s per client (default: %(default)s)")
+                        metavar="PER_SECOND", help="lines per second per client (default: %(default)s)")
     parser.add_argument("--burst", type=options.whole("a burst", 1, 1_000_000), default=20, metavar="LINES",
                         help="lines a client may send at once (default: %(default)s)")
     # Linux refuses a TCP_KEEPIDLE above MAX_TCP_KEEPIDLE = 32767 s (include/net/tcp.h).
