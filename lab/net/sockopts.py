@@ -1,9 +1,23 @@
-"""Small socket helpers shared by the server and the client."""
+"""Small socket helpers shared by the servers, the clients and the load generator."""
 
 from __future__ import annotations
 
 import socket
 import struct
+
+
+def family_for(host: str) -> socket.AddressFamily:
+    """The address family of a socket that binds or connects to ``host``.
+
+    An IPv6 address literal (it has a colon: ``"::"``, ``"::1"``,
+    ``"fe80::1%eth0"``) needs an AF_INET6 socket; anything else (an IPv4
+    address, or a name such as ``"localhost"``) gets AF_INET, which is what
+    the kit's servers and clients have always used for names.
+
+    >>> family_for("::1").name, family_for("127.0.0.1").name, family_for("localhost").name
+    ('AF_INET6', 'AF_INET', 'AF_INET')
+    """
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def set_recv_timeout(sock: socket.socket, seconds: float) -> None:

@@ -41,6 +41,8 @@ import threading
 import time
 from typing import Callable
 
+from lab.net.sockopts import family_for
+
 Log = Callable[[str], None]
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,15}$")
@@ -91,8 +93,7 @@ class NaiveChatServer:
 
     def start(self) -> None:
         """Bind, listen, and accept in a background thread."""
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener = socket.socket(family_for(self._host), socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((self._host, self._port))
         listener.listen(self._backlog)

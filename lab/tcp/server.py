@@ -32,7 +32,7 @@ from lab.chat import wire as p
 from lab.tcp.delivery import SEND_FLAGS, BacklogWriter, Fanout, Outbox
 from lab.chat.ratelimit import TokenBucket
 from lab.chat.room import Close, Deliver, Room
-from lab.net.sockopts import raise_fd_limit, set_recv_timeout
+from lab.net.sockopts import family_for, raise_fd_limit, set_recv_timeout
 from lab.net.tcpinfo import read_tcp_info
 from lab.tls.detect import looks_like_tls_client_hello
 
@@ -243,7 +243,7 @@ class ChatServer:
 
     def _listen(self) -> socket.socket:
         host, port = self.config.host, self.config.port
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        family = family_for(host)
         try:
             # create_server sets SO_REUSEADDR, so a restarted server can bind
             # the port at once even while old connections sit in TIME_WAIT.

@@ -15,6 +15,7 @@ from typing import Callable, TextIO
 
 from lab.chat import wire as p
 from lab.chat.room import Room
+from lab.net.sockopts import family_for
 from lab.udp.server_core import IDLE_TIMEOUT, Address, Outgoing, UdpChatCore
 
 
@@ -47,8 +48,7 @@ class UdpChatServer:
         return self.sock.getsockname()[:2]
 
     def start(self) -> "UdpChatServer":
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock = socket.socket(family_for(self.host), socket.SOCK_DGRAM)
         try:
             self.sock.bind((self.host, self.port))
         except OSError:

@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass, field
 
 from lab.experiments.load.accounting import Histogram, Receiver, make_message
-from lab.net.sockopts import raise_fd_limit
+from lab.net.sockopts import family_for, raise_fd_limit
 
 CONNECTING, HELLO, WELCOME, READY, CLOSED, FAILED = range(6)
 
@@ -152,9 +152,8 @@ class Worker:
     # -- connecting and registering -----------------------------------------
 
     def _connect(self, c: Client) -> None:
-        family = socket.AF_INET6 if ":" in self.cfg["addr"][0] else socket.AF_INET
         try:
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock = socket.socket(family_for(self.cfg["addr"][0]), socket.SOCK_STREAM)
         except OSError as exc:
             self._fail(c, f"socket(): {exc.strerror or exc}")
             return
