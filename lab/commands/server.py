@@ -72,11 +72,11 @@ def run(args: argparse.Namespace) -> int:
                           send_queue=args.send_queue, sndbuf=args.sndbuf, name_timeout=args.name_timeout,
                           rate=args.rate, burst=args.burst, keepalive_idle=args.keepalive)
     if args.tls:
-        from lab.tls import TlsSetupError, load_server_context
+        from lab.tls import TlsConfigError, server_context
 
         try:
-            config.tls = load_server_context(args.cert, args.key)
-        except TlsSetupError as error:
+            config.tls = server_context(args.cert, args.key)
+        except TlsConfigError as error:
             console.print(f"chatlab server: {error}", style="red")
             return 1
     server = ChatServer(config, log=log)
