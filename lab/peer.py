@@ -159,6 +159,9 @@ class Peer:
         Raises TimeoutError if the server takes nothing for ``timeout``
         seconds (it stopped reading, and the buffers between are full).
         """
+        self._send_line(text)
+
+    def _send_line(self, text: str) -> None:
         self.send_bytes(text.encode("utf-8") + b"\n")
 
     def send_bytes(self, data: bytes) -> None:
@@ -220,8 +223,11 @@ class Peer:
         seconds (default: the peer's), or when the server ended the connection
         first, saying what arrived instead.
         """
+        return self._wait_for(match, self.timeout if timeout is None else timeout)
+
+    def _wait_for(self, match: Match, timeout: float) -> list[str]:
+        """``expect`` with its timeout chosen (join() and quit() use it too)."""
         test = _matcher(match)
-        timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         checked = 0
         while True:
@@ -254,13 +260,13 @@ class Peer:
         name, or when the first line is not a chat-lab hello.
         """
         timeout = self.timeout if timeout is None else timeout
-        first = self.expect(_any_line, timeout)[-1]
+        first = self._wait_for(_any_line, timeout)[-1]
         hello = wire.parse_server_line(first)
         if hello is None or hello.kind != "info" or hello.code != "hello":
             raise PeerError(f"{self.server[0]}:{self.server[1]} does not look like a chat-lab server: "
                             f"it sent {first[:80]!r}")
-        self.send(name)
-        reply = wire.parse_server_line(self.expect(_welcome_or_refusal, timeout)[-1])
+        self._send_line(name)
+        reply = wire.parse_server_line(self._wait_for(_welcome_or_refusal, timeout)[-1])
         if reply.kind == "error":
             raise PeerError(f"the server refused the name {name!r}: {reply.text}")
         self.name = name
@@ -269,7 +275,7 @@ class Peer:
     def quit(self, reason: str = "", timeout: float = 3.0) -> list[str]:
         """``/quit``, read until the server's FIN, then close: a FIN-FIN close with nothing left unread."""
         try:
-            self.send(f"/quit {reason}".rstrip())
+            self._send_line(f"/quit {reason}".rstrip())
         except OSError:
             pass  # the server is already gone: nothing to say goodbye to
         got = self.read_until_closed(timeout)
