@@ -49,11 +49,11 @@ def run(args: argparse.Namespace) -> int:
 
     tls_context = None
     if args.tls:
-        from lab.tls import TlsSetupError, client_context
+        from lab.tls import TlsConfigError, client_context
 
         try:
             tls_context = client_context(cafile=args.cafile, verify=not args.insecure)
-        except TlsSetupError as error:
+        except TlsConfigError as error:
             console.print(f"chatlab client: {error}", style="red")
             return 1
 
