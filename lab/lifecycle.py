@@ -22,7 +22,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any, Callable, ClassVar
 
-Address = tuple  # (host, port) as the socket module gives it
+from lab.net.addresses import Address
 
 
 def fmt_addr(addr: Address) -> str:

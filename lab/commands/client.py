@@ -38,18 +38,16 @@ def run(args: argparse.Namespace) -> int:
     log = lifecycle.EventLog(verbosity=0 if args.quiet else args.verbose, console=console, json_file=events_file)
     interactive = sys.stdin.isatty()
 
-    if args.udp:
-        from lab.udp import run_udp_client
-
-        return run_udp_client(args.host, args.port, args.name, console=console, log=log)
-
     tls_context = None
+    if args.tls and args.udp:
+        console.print("chatlab client: --udp cannot be combined with --tls", style="red")
+        return 2
     if args.tls:
-        from lab.tls import TlsSetupError, client_context
+        from lab.tls import TlsConfigError, client_context
 
         try:
             tls_context = client_context(cafile=args.cafile, verify=not args.insecure)
-        except TlsSetupError as error:
+        except TlsConfigError as error:
             console.print(f"chatlab client: {error}", style="red")
             return 1
 
@@ -62,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
             return (input("Your name: ") if interactive else sys.stdin.readline()).strip() or None
         except EOFError:
             return None
+
+    if args.udp:
+        return _run_udp(args, console, log, ask_name, interactive)
 
     client = ChatClient(args.host, args.port, console=console, log=log, tls_context=tls_context)
     try:
@@ -76,4 +77,21 @@ def run(args: argparse.Namespace) -> int:
     except (ConnectionResetError, BrokenPipeError):
         console.print("chatlab client: the connection was reset by the server (RST)", style="bold red")
         return 1
+    return client.run(interactive)
+
+
+def _run_udp(args: argparse.Namespace, console, log, ask_name, interactive: bool) -> int:
+    """`chatlab client --udp`: join over UDP and chat; the exit status."""
+    from lab.udp.client import UdpClientError, UdpTerminalClient
+
+    client = UdpTerminalClient(args.host, args.port, console=console, log=log)
+    try:
+        client.open()
+        client.join(ask_name, args.name)
+    except UdpClientError as error:
+        console.print(f"chatlab client: {error}", style="bold red")
+        return 1
+    except KeyboardInterrupt:
+        console.print("\ncancelled (Ctrl-C)", style="bold")
+        return 0
     return client.run(interactive)

@@ -10,23 +10,23 @@ DESCRIPTION = ("Run the chat server. It binds an address and port, listens, acce
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from lab.chat.wire import DEFAULT_PORT
+    from lab.chat import limits
 
     parser.add_argument("--host", default="0.0.0.0",
                         help="address to bind: 0.0.0.0 = every IPv4 interface (the class can connect), "
                              "127.0.0.1 = this machine only, :: = IPv6 and IPv4 (default: %(default)s)")
-    parser.add_argument("--port", "-p", type=int, default=DEFAULT_PORT, help="TCP port (default: %(default)s)")
-    parser.add_argument("--max-clients", type=int, default=1500, help="clients at once (default: %(default)s)")
-    parser.add_argument("--history", type=int, default=20, help="messages a new member receives (default: %(default)s)")
-    parser.add_argument("--send-queue", type=int, default=64 * 1024, metavar="BYTES",
+    parser.add_argument("--port", "-p", type=int, default=limits.DEFAULT_PORT, help="TCP port (default: %(default)s)")
+    parser.add_argument("--max-clients", type=int, default=limits.MAX_CLIENTS, help="clients at once (default: %(default)s)")
+    parser.add_argument("--history", type=int, default=limits.HISTORY_SIZE, help="messages a new member receives (default: %(default)s)")
+    parser.add_argument("--send-queue", type=int, default=limits.SEND_QUEUE_BYTES, metavar="BYTES",
                         help="output waiting for one slow client before it is dropped (default: %(default)s)")
     parser.add_argument("--sndbuf", type=int, default=None, metavar="BYTES",
                         help="SO_SNDBUF of client sockets (small values make a slow reader visible sooner)")
-    parser.add_argument("--name-timeout", type=float, default=60.0, metavar="SECONDS",
+    parser.add_argument("--name-timeout", type=float, default=limits.NAME_TIMEOUT_S, metavar="SECONDS",
                         help="time a new client has to choose a name (default: %(default)s)")
-    parser.add_argument("--rate", type=float, default=10.0, help="lines/s per client (default: %(default)s)")
-    parser.add_argument("--burst", type=int, default=20, help="lines a client may send at once (default: %(default)s)")
-    parser.add_argument("--keepalive", type=int, default=60, metavar="SECONDS",
+    parser.add_argument("--rate", type=float, default=limits.RATE_LINES_PER_S, help="lines/s per client (default: %(default)s)")
+    parser.add_argument("--burst", type=int, default=limits.BURST_LINES, help="lines a client may send at once (default: %(default)s)")
+    parser.add_argument("--keepalive", type=int, default=limits.KEEPALIVE_IDLE_S, metavar="SECONDS",
                         help="idle time before TCP keepalive probes start (default: %(default)s)")
     parser.add_argument("--tls", action="store_true", help="encrypt with TLS (make a certificate with `chatlab tls init`)")
     parser.add_argument("--cert", help="server certificate (PEM) for --tls (default: from `chatlab tls init`)")
@@ -58,9 +58,7 @@ def run(args: argparse.Namespace) -> int:
     log = lifecycle.EventLog(verbosity=verbosity, console=console, json_file=events_file)
 
     if args.udp:
-        from lab.udp import run_udp_server
-
-        return run_udp_server(args.host, args.port, log=log, console=console)
+        return _serve_udp(args, log, console)
     if args.naive:
         from lab.tcp.naive_server import run_naive_server
 
@@ -72,11 +70,11 @@ def run(args: argparse.Namespace) -> int:
                           send_queue=args.send_queue, sndbuf=args.sndbuf, name_timeout=args.name_timeout,
                           rate=args.rate, burst=args.burst, keepalive_idle=args.keepalive)
     if args.tls:
-        from lab.tls import TlsSetupError, load_server_context
+        from lab.tls import TlsConfigError, server_context
 
         try:
-            config.tls = load_server_context(args.cert, args.key)
-        except TlsSetupError as error:
+            config.tls = server_context(args.cert, args.key)
+        except TlsConfigError as error:
             console.print(f"chatlab server: {error}", style="red")
             return 1
     server = ChatServer(config, log=log)
@@ -109,4 +107,59 @@ def run(args: argparse.Namespace) -> int:
     if events_file:
         events_file.close()
     sys.stdout.flush()
+    return 0
+
+
+def _serve_udp(args: argparse.Namespace, log, console) -> int:
+    """`chatlab server --udp`: the UDP chat until Ctrl-C or SIGTERM; returns the exit status.
+
+    The log gets a Listening event (transport "UDP"), a Note and a Named
+    event per join, a Note per leave, and Stopped; the console the start
+    and stop lines.
+    """
+    import signal
+    import threading
+
+    from lab import lifecycle as ev
+    from lab.udp import UdpChatServer
+    from lab.udp.server_core import IDLE_TIMEOUT
+
+    numbers: dict = {}
+
+    def on_event(kind: str, address, detail: str) -> None:
+        who = ev.fmt_addr(address)
+        if kind == "joined":
+            numbers[address] = len(numbers) + 1
+            log.emit(ev.Note(conn=numbers[address], text=f"{who} echoed our cookie: its address is proven, so it "
+                                                          "may now receive more than it sent"))
+            log.emit(ev.Named(conn=numbers[address], name=detail))
+        else:
+            log.emit(ev.Note(conn=numbers.get(address), text=f"{who} left ({detail}): no FIN over UDP, the server "
+                                                              "just forgets the address"))
+
+    server = UdpChatServer(args.host, args.port, on_event=on_event)
+    stop = threading.Event()
+    # Ctrl-C and SIGTERM stop the server the same way, installed before start() (see run() for why).
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        server.start()
+    except OSError as error:
+        console.print(f"chatlab server: cannot bind udp {args.host}:{args.port}: {error.strerror or error}",
+                      style="red")
+        return 1
+    host, port = server.address
+    log.emit(ev.Listening(address=(host, port), transport="UDP"))
+    console.print(f"chat server on udp {host}:{port}: members are known by their address; silent ones expire "
+                  f"after {IDLE_TIMEOUT:g} s. Ctrl-C stops it.", style="bold")
+    example = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    console.print(f"e.g.  chatlab client {example} --port {port} --udp     or:  nc -u {example} {port}", style="dim")
+    while not stop.wait(0.25):
+        pass
+    server.stop()
+    stats = server.core.stats
+    log.emit(ev.Stopped(reason="Ctrl-C or SIGTERM"))
+    console.print(f"server stopped: {stats['datagrams']} datagrams in, {stats['duplicates_dropped']} duplicates "
+                  f"dropped, {stats['challenges']} cookie challenges, {stats['hints']} join hints, "
+                  f"{stats['too_big']} too big", style="bold")
     return 0

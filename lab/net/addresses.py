@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 
+Address = tuple  # (host, port), or the 4-tuple of IPv6, as the socket module gives and takes it
+
 
 def interface_addresses() -> list[tuple[str, str]]:
     """(interface, address) for every IPv4 and IPv6 address of this machine.

@@ -1,24 +1,27 @@
 """The UDP chat clients with their sockets: ``UdpChatClient`` is the scripted
-client (tests, compare, notebooks) and ``run_udp_client`` the interactive one
-that `chatlab client --udp` runs, sending a keepalive every
-``KEEPALIVE_INTERVAL``; both let ``UdpClientCore`` decide.
+client (tests, compare, notebooks) and ``UdpTerminalClient`` the one a person
+uses (`chatlab client --udp`, launched from lab/commands/client.py), with the
+same terminal as the TCP client (lab/terminal.py).  Both let
+``UdpClientCore`` decide.
 """
 
 from __future__ import annotations
 
 import select
 import socket
-import sys
 import threading
 import time
-from typing import TextIO
+from typing import Any, Callable
 
-from lab.chat import wire as p
+from lab import lifecycle as ev
+from lab.chat import limits, wire
+from lab.chat.client_core import LineView, is_quit
+from lab.terminal import Screen, render_line
 from lab.udp.client_core import UdpClientCore
 from lab.udp.datagrams import KEEPALIVE
 
-KEEPALIVE_INTERVAL = 10.0
-"""The client sends ``K`` when it has sent nothing for this long (3 per timeout)."""
+KEEPALIVE_INTERVAL = limits.UDP_KEEPALIVE_INTERVAL_S
+"""The client sends ``K`` when it has sent nothing for this long (3 per idle timeout)."""
 
 
 # --- a scripted client (tests, compare, notebooks) ---------------------------
@@ -53,9 +56,11 @@ class UdpChatClient:
         raise RuntimeError(f"no welcome from udp {self.server} after {attempts} joins")
 
     def send(self, text: str) -> None:
+        """Send one numbered line."""
         self._send(self.core.line(text))
 
     def keepalive(self) -> None:
+        """Send a keepalive datagram."""
         self._send(KEEPALIVE)
 
     def _send(self, data: bytes) -> None:
@@ -85,154 +90,200 @@ class UdpChatClient:
             end = min(end, time.monotonic())  # after the first, only take what is already there
 
     def lines(self, timeout: float = 0.0) -> list[str]:
+        """Every server line received so far, after waiting up to ``timeout`` for more."""
         self.poll(timeout)
         return [line for _, line in self.received]
 
     def close(self) -> None:
+        """Close the socket (UDP sends nothing: the server notices by the idle timeout, or /quit)."""
         self.sock.close()
 
 
-# --- the interactive client -------------------------------------------------
+# --- the client a person uses -----------------------------------------------------
 
-def run_udp_client(host: str, port: int = p.DEFAULT_PORT, name: str | None = None, *,
-                   stdin: TextIO | None = None, out: TextIO | None = None, console=None, log=None,
-                   keepalive: float = KEEPALIVE_INTERVAL, join_attempts: int = 20) -> int:
-    """Chat over UDP from a terminal: lines typed are sent, server lines printed.
+class UdpClientError(Exception):
+    """A problem worth one line to the user (nobody listens, no answer, name refused...)."""
 
-    Returns the exit status (0 after /quit or end of input, 1 if the server
-    never answered).  Lost, duplicated and reordered lines are counted and
-    reported when the client ends.
+
+class UdpTerminalClient:
+    """`chatlab client --udp`: join, then chat from a terminal like the TCP client.
+
+    ``open()`` makes the socket, ``join(ask_name, name)`` resends the join
+    until the welcome (any datagram may be lost) and shows the welcome and
+    history, ``run(interactive)`` chats until /quit, Ctrl-C, the end of
+    input or the server's goodbye, and returns the exit status.  Lost,
+    duplicated and reordered lines are counted and reported at the end.
     """
-    stdin = stdin or sys.stdin
-    out = out or sys.stdout
 
-    def say(text: str) -> None:
-        if console is not None:
-            console.print(text)  # the caller's console is made with markup=False
-        else:
-            print(text, file=out, flush=True)
+    def __init__(self, host: str, port: int, *, console: Any, log: ev.EventLog,
+                 keepalive: float = KEEPALIVE_INTERVAL, join_attempts: int = limits.UDP_JOIN_ATTEMPTS,
+                 join_interval: float = limits.UDP_JOIN_INTERVAL_S):
+        self.host, self.port = host, port
+        self.console = console
+        self.log = log
+        self.keepalive = keepalive
+        self.join_attempts = join_attempts
+        self.join_interval = join_interval
+        self.sock: socket.socket | None = None
+        self.peer: tuple = (host, port)
+        self.core: UdpClientCore | None = None
+        self.view = LineView()
+        self._send_lock = threading.Lock()
+        self._last_sent = time.monotonic()
+        self._done = threading.Event()
+        self._screen: Screen | None = None
+        self.ended: tuple[str, str] | None = None  # (how, detail), set once
+        self._ended_lock = threading.Lock()
 
-    def note(text: str) -> None:
-        if log is not None:
-            from lab import lifecycle as ev
+    def open(self) -> None:
+        """Resolve the host and make the socket; UdpClientError if the host is unknown."""
+        try:
+            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
+        except socket.gaierror:
+            raise UdpClientError(f"cannot find the host {self.host!r}: check the name or use its IP address")
+        family, _, _, _, self.peer = infos[0]
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        # connect() on UDP sends nothing: it only fixes the peer, so recv() gets
+        # datagrams from the server alone and an ICMP "port unreachable" shows up
+        # as ConnectionRefusedError, the only sign that nobody is listening.
+        self.sock.connect(self.peer)
+        local = self.sock.getsockname()
+        self.log.emit(ev.Note(side="client", text=(
+            f"UDP socket {ev.fmt_addr(local)} -> {ev.fmt_addr(self.peer)}: connect() on UDP sends nothing, it "
+            f"only fixes the peer; {local[1]} is the ephemeral port the OS chose")))
 
-            log.emit(ev.Note(side="client", text=text))
-    while not name:
-        say("What is your name?")
-        name = stdin.readline().strip()
-        if not name and stdin.closed:
-            return 1
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-    except socket.gaierror as exc:
-        say(f"chatlab client: cannot resolve {host!r}: {exc.strerror}")
-        return 1
-    family, _, _, _, sockaddr = infos[0]
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    # connect() on UDP sends nothing: it only fixes the peer, so recv() gets
-    # datagrams from the server alone and an ICMP "port unreachable" shows up
-    # as ConnectionRefusedError, the only sign that nobody is listening.
-    sock.connect(sockaddr)
-    local = sock.getsockname()
-    note(f"UDP socket {local[0]}:{local[1]} -> {sockaddr[0]}:{sockaddr[1]}: connect() on UDP sends nothing, it only "
-         f"fixes the peer; {local[1]} is the ephemeral port the OS chose")
-    core = UdpClientCore(name)
-    lock = threading.Lock()
-    last_sent = [time.monotonic()]
-    done = threading.Event()
+    def join(self, ask_name: Callable[[str], str | None], name: str | None = None) -> str:
+        """Join the chat (asking for a name when needed); return the name.  UdpClientError if it fails."""
+        if name is None:
+            name = ask_name("")
+            if name is None:
+                raise UdpClientError("no name chosen")
+        self.core = UdpClientCore(name)
+        self.console.print(f"joining udp {ev.fmt_addr(self.peer)} as {name} ...", style="dim")
+        for _ in range(self.join_attempts):
+            self._send(self.core.join_datagram())
+            deadline = time.monotonic() + self.join_interval
+            while time.monotonic() < deadline and not self.core.joined and not self.core.refused:
+                if not self._receive_some(deadline - time.monotonic(), self.console.print):
+                    raise UdpClientError(f"nothing listens on udp port {self.peer[1]} at {self.peer[0]} (an ICMP "
+                                         "port unreachable came back); start `chatlab server --udp` first")
+            if self.core.refused:
+                name = ask_name(self.core.refused)
+                if name is None:
+                    raise UdpClientError("no name chosen")
+                self.core.rename(name)
+                continue
+            if self.core.joined:
+                break
+        if not self.core.joined:
+            raise UdpClientError(f"no answer from udp {ev.fmt_addr(self.peer)} after {self.join_attempts} joins "
+                                 "(UDP cannot tell a silent server from a lost datagram)")
+        # The history comes in datagrams of its own: take what belongs to it before the prompt.
+        deadline = time.monotonic() + self.join_interval
+        while self.view.in_history and time.monotonic() < deadline:
+            self._receive_some(deadline - time.monotonic(), self.console.print)
+        self.log.emit(ev.Note(side="client", text=f"joined as {self.core.name}: our cookie echo proved our "
+                                                  "address, no handshake needed"))
+        return self.core.name
 
-    def send(data: bytes) -> None:
-        with lock:
-            last_sent[0] = time.monotonic()
+    def run(self, interactive: bool) -> int:
+        """Chat until the session ends; return the exit status (0 when the user left)."""
+        self._screen = Screen(self.console, interactive, prompt=f"{self.core.name}> ")
+        receiver = threading.Thread(target=self._receive_loop, name="udp-receiver", daemon=True)
+        receiver.start()
+        try:
+            self._input_loop()
+        except KeyboardInterrupt:
+            if not self._screen.woken and self._end_once("local", "Ctrl-C"):
+                self._send(self.core.line("/quit"))  # no FIN over UDP: say goodbye in words
+                self._screen.leave("disconnected (Ctrl-C)")
+        how, detail = self.ended or ("local", "end of input")
+        self._done.set()
+        receiver.join(1)
+        if how != "local":
+            self._screen.leave(f"disconnected: {detail}", style="bold red")
+        down = self.core.downstream
+        self.console.print(f"udp: {down.received} lines from the server, {down.lost} lost, {down.duplicated} "
+                           f"duplicated, {down.out_of_order} out of order", style="dim")
+        self.sock.close()
+        return 0 if how in ("local", "quit") else 1
+
+    # -- the main thread -------------------------------------------------------
+
+    def _input_loop(self) -> None:
+        while self.ended is None:
+            typed = self._screen.read_line()
+            if self.ended is not None:
+                return
+            if typed is None:
+                typed = "/quit"
+            if not typed.strip():
+                continue
             try:
-                sock.send(data)
-            except OSError:
-                pass
+                datagram = self.core.line(typed.strip())
+            except ValueError as error:
+                self._screen.show(render_line(wire.format_error(time.time(), "not-sent", str(error))))
+                continue
+            own = wire.own_message(time.time(), self.core.name, typed) if self._screen.interactive else None
+            if own is not None:
+                self._screen.show_own(render_line(own), typed)
+            self._send(datagram)
+            if is_quit(typed):
+                # Let the bye arrive (it may be lost: then we leave anyway).
+                deadline = time.monotonic() + 3 * self.join_interval
+                while self.ended is None and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                self._end_once("quit", "/quit")
+                return
 
-    def show(lines) -> None:
-        for line in lines:
-            say(line)
+    # -- the receiver thread -----------------------------------------------------
 
-    def receive_some(timeout: float) -> bool:
-        """Wait up to ``timeout`` for one datagram and handle it; False if the port is closed."""
-        ready, _, _ = select.select([sock], [], [], timeout)
+    def _receive_loop(self) -> None:
+        while not self._done.is_set() and self.ended is None:
+            if not self._receive_some(0.2, self._show):
+                if self._end_once("error", "the server's port is closed (an ICMP port unreachable came back)"):
+                    self._screen.wake()
+                return
+            if self.view.goodbye and self._end_once("shutdown", self.view.goodbye):
+                self._screen.wake()
+                return
+            if time.monotonic() - self._last_sent >= self.keepalive:
+                self._send(KEEPALIVE)
+
+    def _show(self, text: Any) -> None:
+        self._screen.show(text)
+
+    def _receive_some(self, timeout: float, show: Callable[[Any], None]) -> bool:
+        """Wait up to ``timeout`` for one datagram and handle it; False if the server's port is closed."""
+        ready, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
         if not ready:
             return True
         try:
-            data = sock.recv(65535)
+            data = self.sock.recv(65535)
         except ConnectionRefusedError:
             return False
         except OSError:
             return True
-        show(core.receive(data))
-        if core.reply:
-            send(core.reply)
+        for line in self.core.receive(data):
+            event = self.view.show(line)
+            if event.parsed is not None and event.parsed.kind == "info" and event.parsed.code == "bye":
+                self._end_once("quit", "/quit")
+            show(render_line(event.line, event.in_history))
+        if self.core.reply:
+            self._send(self.core.reply)
         return True
 
-    # Join: UDP has no handshake, so we resend the join until the welcome
-    # (or a refusal) arrives; any of our datagrams may be lost.
-    say(f"joining udp {sockaddr[0]}:{sockaddr[1]} as {name} ...")
-    for _ in range(join_attempts):
-        send(core.join_datagram())
-        deadline = time.monotonic() + 0.5
-        refused_port = False
-        while time.monotonic() < deadline and not core.joined and not core.refused:
-            if not receive_some(max(0.0, deadline - time.monotonic())):
-                refused_port = True
-                break
-        if refused_port:
-            say(f"chatlab client: nothing listens on udp port {sockaddr[1]} at {sockaddr[0]} "
-                "(an ICMP port unreachable came back); start `chatlab server --udp` first")
-            sock.close()
-            return 1
-        if core.refused:
-            say("choose another name:")
-            new = stdin.readline().strip()
-            if not new:
-                sock.close()
-                return 1
-            core.rename(new)
-            continue
-        if core.joined:
-            note(f"joined as {core.name}: our cookie echo proved our address, no handshake needed")
-            break
-    if not core.joined:
-        say(f"chatlab client: no answer from udp {sockaddr[0]}:{sockaddr[1]} after {join_attempts} joins "
-            "(UDP cannot tell a silent server from a lost datagram)")
-        sock.close()
-        return 1
-
-    def receiver() -> None:
-        while not done.is_set():
-            if not receive_some(0.2):
-                say("--- the server's port is closed (ICMP port unreachable)")
-            if time.monotonic() - last_sent[0] >= keepalive:
-                send(KEEPALIVE)
-
-    thread = threading.Thread(target=receiver, name="udp-client-receiver", daemon=True)
-    thread.start()
-    try:
-        for raw in stdin:
-            text = raw.rstrip("\r\n")
-            if not text.strip():
-                continue
+    def _send(self, data: bytes) -> None:
+        with self._send_lock:
+            self._last_sent = time.monotonic()
             try:
-                send(core.line(text))
-            except ValueError as exc:
-                say(f"!!! not sent: {exc}")
-                continue
-            if text.strip().split()[0].lower() == "/quit":
-                break
-        else:
-            send(core.line("/quit"))
-        time.sleep(0.3)  # let the bye arrive
-    except KeyboardInterrupt:
-        send(core.line("/quit"))
-    finally:
-        done.set()
-        thread.join(1)
-        sock.close()
-    d = core.downstream
-    say(f"--- udp: {d.received} lines from the server, {d.lost} lost, {d.duplicated} duplicated, "
-        f"{d.out_of_order} out of order")
-    return 0
+                self.sock.send(data)
+            except OSError:
+                pass  # ConnectionRefusedError is seen by the next recv()
+
+    def _end_once(self, how: str, detail: str) -> bool:
+        with self._ended_lock:
+            if self.ended is not None:
+                return False
+            self.ended = (how, detail)
+            return True

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from lab.udp import MAX_DATAGRAM, UdpChatClient, UdpChatServer
+from tests.helpers.chat import ROOT, child_env
 
 
 @pytest.fixture
@@ -99,10 +100,10 @@ def test_idle_member_expires():
 
 
 def _client_process(port: int, name: str) -> subprocess.Popen:
-    code = ("import sys; from lab.udp import run_udp_client; "
-            f"sys.exit(run_udp_client('127.0.0.1', {port}, {name!r}))")
-    return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    """`chatlab client --udp` with its input from a pipe."""
+    return subprocess.Popen([sys.executable, "-m", "lab", "client", "127.0.0.1", "--port", str(port), "--udp",
+                             "--name", name], cwd=ROOT, env=child_env(), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def test_interactive_clients_as_processes(server):
@@ -116,7 +117,7 @@ def test_interactive_clients_as_processes(server):
         procs["alice"].stdin.write("hello from a process\n/quit\n")
         procs["alice"].stdin.flush()
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any(b"hello from a process" in l for l in server.core.room.history):
+        while time.monotonic() < deadline and not any("hello from a process" in l for l in server.core.room.history):
             time.sleep(0.05)
         time.sleep(0.3)  # the server has relayed it; let it arrive before bob and carol quit
         for name in ("bob", "carol"):
@@ -147,16 +148,18 @@ def test_client_says_clearly_when_nobody_listens():
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_serve_udp_stops_cleanly_and_tells_members(sig):
+def test_the_udp_server_stops_cleanly_and_tells_members(sig):
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
-    code = f"import sys; from lab.udp import serve_udp; sys.exit(serve_udp('127.0.0.1', {port}))"
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "server", "--udp", "--host", "127.0.0.1", "--port",
+                             str(port)], cwd=ROOT, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     client = None
     try:
-        assert "udp 127.0.0.1" in proc.stdout.readline()
+        started = [proc.stdout.readline() for _ in range(2)]  # the LISTENING event, then the banner
+        assert f"chat server on udp 127.0.0.1:{port}" in started[1], started
         client = UdpChatClient(("127.0.0.1", port), "alice")
         client.join()
         proc.send_signal(sig)
