@@ -2,9 +2,9 @@
 
 Both the server and the client report what happens to their connections:
 the listening socket, each accepted connection with its 4-tuple, the
-ephemeral port the client's OS chose, how long ``connect()`` took (the
-three-way handshake), the bytes and messages, and how the connection ended
-(FIN, RST, timeout, ...).  Each report is an ``Event``: a small record with
+ephemeral port the client's OS chose, how long ``connect()`` took (about one
+round trip: it returns when the SYN-ACK arrives), the bytes and messages,
+and how the connection ended (FIN, RST, timeout, ...).  Each report is an ``Event``: a small record with
 a ``kind`` and a ``to_dict()`` for tests and notebooks, and a sentence for
 the student reading the terminal.
 
@@ -25,6 +25,11 @@ from typing import IO, Any, Callable, ClassVar
 from lab.net.addresses import Address
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 line``, ``2 lines``, ``0 bytes``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def fmt_addr(addr: Address) -> str:
     """``host:port``, with brackets around IPv6 hosts."""
     host, port = addr[0], addr[1]
@@ -39,7 +44,8 @@ ENDINGS = {
     "quit": "/quit: the member asked to leave, and the server closed the connection",
     "dropped": "dropped by the server",
     "shutdown": "server shutdown",
-    "local": "closed by this side: close() sends a FIN",
+    "local": ("closed by this side: closing the last descriptor of the socket sends a FIN "
+              "(an RST instead if received data was still unread, or with SO_LINGER 0)"),
     "error": "error",
 }
 
@@ -118,7 +124,7 @@ class Data(Event):
 
     def sentence(self) -> str:
         verb = "recv() returned" if self.direction == "in" else "sent"
-        return f"{verb} {self.nbytes} bytes ({self.lines} line{'s' if self.lines != 1 else ''})"
+        return f"{verb} {_count(self.nbytes, 'byte')} ({_count(self.lines, 'line')})"
 
 
 @dataclass
@@ -139,18 +145,8 @@ class Connected(Event):
 
     def sentence(self) -> str:
         return (f"connected {fmt_addr(self.local)} -> {fmt_addr(self.server)}: your OS chose ephemeral port "
-                f"{self.local[1]}; connect() took {self.connect_ms:.2f} ms, the time of the three-way handshake "
-                "(SYN, SYN-ACK, ACK)")
-
-
-@dataclass
-class ConnectFailed(Event):
-    kind: ClassVar[str] = "connect-failed"
-    server: Address = ("", 0)
-    reason: str = ""
-
-    def sentence(self) -> str:
-        return f"could not connect to {fmt_addr(self.server)}: {self.reason}"
+                f"{self.local[1]}; connect() took {self.connect_ms:.2f} ms, about one round trip: it returns when "
+                "the SYN-ACK arrives, and the kernel sends the handshake's last ACK right after (RFC 9293, 3.5)")
 
 
 @dataclass
@@ -171,8 +167,9 @@ class Closed(Event):
         ending = ENDINGS.get(self.how, self.how)
         if self.detail:
             ending += f" ({self.detail})"
-        text = (f"closed: {ending}. In: {self.lines_in} lines, {self.bytes_in} bytes; out: {self.lines_out} "
-                f"lines, {self.bytes_out} bytes; open {self.duration:.1f} s")
+        text = (f"closed: {ending}. In: {_count(self.lines_in, 'line')}, {_count(self.bytes_in, 'byte')}; "
+                f"out: {_count(self.lines_out, 'line')}, {_count(self.bytes_out, 'byte')}; "
+                f"open {self.duration:.1f} s")
         if self.tcp_info:
             info = self.tcp_info
             text += (f". TCP_INFO: state {info['state']}, rtt {info['rtt_ms']:.2f} ms, "
@@ -202,7 +199,7 @@ class Note(Event):
 
 _STYLES = {
     "listening": "bold green", "accepted": "green", "connected": "green", "named": "cyan",
-    "closed": "yellow", "refused": "red", "connect-failed": "red", "stopped": "bold yellow",
+    "closed": "yellow", "refused": "red", "stopped": "bold yellow",
     "data": "dim", "connecting": "dim", "note": "magenta",
 }
 
@@ -260,8 +257,7 @@ class EventLog:
         line = Text()
         line.append(time.strftime("%H:%M:%S", time.localtime(event.time)), style="dim")
         line.append(f" {event.side:<6} ", style="bold")
-        # padded to the longest usual kind, and always followed by a space
-        # ("connect-failed" is longer than the column)
+        # padded to the longest kind, and always followed by a space
         line.append(f"{event.kind.upper():<10} ", style=_STYLES.get(event.kind, ""))
         if event.conn is not None:
             line.append(f"#{event.conn} ", style="bold")
