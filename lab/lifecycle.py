@@ -61,22 +61,27 @@ class Event:
     time: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field and the ``kind``: what the JSON lines and the notebooks get."""
         data = asdict(self)
         data["kind"] = self.kind
         return data
 
     def sentence(self) -> str:  # pragma: no cover - every subclass has one
+        """What happened, in one sentence for a student reading the terminal."""
         return self.kind
 
 
 @dataclass
 class Listening(Event):
+    """The server's socket is bound (TCP: and listening); ``backlog`` is listen()'s queue."""
+
     kind: ClassVar[str] = "listening"
     address: Address = ("", 0)
     backlog: int = 0
     transport: str = "TCP"
 
     def sentence(self) -> str:
+        """What happened, in one sentence (see ``Event.sentence``)."""
         if self.transport == "UDP":
             return f"bound UDP socket to {fmt_addr(self.address)}: no listen(), no accept(), no handshake: datagrams just arrive"
         return (f"listening on {fmt_addr(self.address)} ({self.transport}, backlog {self.backlog}): from now on the "
@@ -85,11 +90,14 @@ class Listening(Event):
 
 @dataclass
 class Accepted(Event):
+    """accept() returned a connection: its 4-tuple, the client's ephemeral port."""
+
     kind: ClassVar[str] = "accepted"
     client: Address = ("", 0)
     server: Address = ("", 0)
 
     def sentence(self) -> str:
+        """What happened, in one sentence (see ``Event.sentence``)."""
         return (f"accepted {fmt_addr(self.client)} -> {fmt_addr(self.server)}: handshake complete. "
                 f"4-tuple ({self.client[0]}, {self.client[1]}, {self.server[0]}, {self.server[1]}); "
                 f"{self.client[1]} is the ephemeral port the client's OS chose")
@@ -97,25 +105,33 @@ class Accepted(Event):
 
 @dataclass
 class Refused(Event):
+    """The server turned a connection away (server full); ``reason`` says why."""
+
     kind: ClassVar[str] = "refused"
     client: Address = ("", 0)
     reason: str = ""
 
     def sentence(self) -> str:
+        """What happened, in one sentence (see ``Event.sentence``)."""
         return f"turned away {fmt_addr(self.client)}: {self.reason}"
 
 
 @dataclass
 class Named(Event):
+    """A connection joined the chat under ``name``."""
+
     kind: ClassVar[str] = "named"
     name: str = ""
 
     def sentence(self) -> str:
+        """What happened, in one sentence (see ``Event.sentence``)."""
         return f"joined the chat as {self.name!r}"
 
 
 @dataclass
 class Data(Event):
+    """One recv() (``direction`` "in") or send ("out") of ``nbytes`` carrying ``lines`` lines (verbosity 2)."""
+
     kind: ClassVar[str] = "data"
     level: ClassVar[int] = 2
     direction: str = "in"  # "in": recv() returned it, "out": handed to send()
@@ -123,27 +139,34 @@ class Data(Event):
     lines: int = 0
 
     def sentence(self) -> str:
+        """What happened, in one sentence (see ``Event.sentence``)."""
         verb = "recv() returned" if self.direction == "in" else "sent"
         return f"{verb} {_count(self.nbytes, 'byte')} ({_count(self.lines, 'line')})"
 
 
 @dataclass
 class Connecting(Event):
+    """The client calls connect(): the kernel sends the SYN."""
+
     kind: ClassVar[str] = "connecting"
     server: Address = ("", 0)
 
     def sentence(self) -> str:
+        """What happened, in one sentence (see ``Event.sentence``)."""
         return f"connecting to {fmt_addr(self.server)}: connect() sends a SYN and waits for the SYN-ACK"
 
 
 @dataclass
 class Connected(Event):
+    """connect() returned: the local address (the ephemeral port) and how long it took."""
+
     kind: ClassVar[str] = "connected"
     local: Address = ("", 0)
     server: Address = ("", 0)
     connect_ms: float = 0.0
 
     def sentence(self) -> str:
+        """What happened, in one sentence (see ``Event.sentence``)."""
         return (f"connected {fmt_addr(self.local)} -> {fmt_addr(self.server)}: your OS chose ephemeral port "
                 f"{self.local[1]}; connect() took {self.connect_ms:.2f} ms, about one round trip: it returns when "
                 "the SYN-ACK arrives, and the kernel sends the handshake's last ACK right after (RFC 9293, 3.5)")
@@ -151,6 +174,8 @@ class Connected(Event):
 
 @dataclass
 class Closed(Event):
+    """A connection ended: how (a key of ``ENDINGS``), its counters, and TCP_INFO when the kernel had it."""
+
     kind: ClassVar[str] = "closed"
     how: str = "fin"  # a key of ENDINGS
     detail: str = ""
@@ -164,6 +189,7 @@ class Closed(Event):
     tcp_info: dict | None = None
 
     def sentence(self) -> str:
+        """What happened, in one sentence (see ``Event.sentence``)."""
         ending = ENDINGS.get(self.how, self.how)
         if self.detail:
             ending += f" ({self.detail})"
@@ -179,10 +205,13 @@ class Closed(Event):
 
 @dataclass
 class Stopped(Event):
+    """The server stopped; ``reason`` says why."""
+
     kind: ClassVar[str] = "stopped"
     reason: str = ""
 
     def sentence(self) -> str:
+        """What happened, in one sentence (see ``Event.sentence``)."""
         return f"server stopped: {self.reason}"
 
 
@@ -194,6 +223,7 @@ class Note(Event):
     text: str = ""
 
     def sentence(self) -> str:
+        """What happened, in one sentence (see ``Event.sentence``)."""
         return self.text
 
 
@@ -223,6 +253,7 @@ class EventLog:
 
     @property
     def console(self):
+        """The rich console events are printed on (made on first use: rich is imported only then)."""
         if self._console is None:
             from rich.console import Console
 
@@ -230,10 +261,12 @@ class EventLog:
         return self._console
 
     def subscribe(self, callback: Callable[[Event], None]) -> None:
+        """Call ``callback(event)`` for every event from now on (from the thread that emits it)."""
         with self._lock:
             self._subscribers.append(callback)
 
     def emit(self, event: Event) -> None:
+        """Keep, write, show (by verbosity) and forward one event."""
         with self._lock:
             self.events.append(event)
             subscribers = list(self._subscribers)
@@ -246,6 +279,7 @@ class EventLog:
             callback(event)
 
     def of_kind(self, kind: str) -> list[Event]:
+        """The kept events of one kind, oldest first."""
         with self._lock:
             return [e for e in self.events if e.kind == kind]
 

@@ -13,12 +13,17 @@ The room is not thread-safe by itself: a threaded caller holds one lock
 around each call.  Every call is short and does no I/O, so that lock is
 never held across a send.
 
+Members are compared by identity (``is``), so a caller passes the same
+object every time (the UDP core its stored address tuple, not the new one
+``recvfrom`` returns):
+
 >>> room = Room(clock=lambda: 0.0)
->>> room.join("conn-a", "alice").accepted and room.join("conn-b", "bob").accepted
+>>> a, b = object(), object()   # any hashable objects: the TCP server uses its connections
+>>> room.join(a, "alice").accepted and room.join(b, "bob").accepted
 True
->>> [deliver] = room.receive("conn-a", "hello")
->>> deliver.recipients, deliver.lines[0][9:], deliver.sender
-(('conn-b',), '<alice> hello', 'conn-a')
+>>> [deliver] = room.receive(a, "hello")
+>>> deliver.recipients == (b,), deliver.lines[0][9:], deliver.sender is a
+(True, '<alice> hello', True)
 """
 
 from __future__ import annotations

@@ -84,6 +84,14 @@ class LineDecoder:
     ``LineTooLong`` when it finally ends.  If ``max_unterminated`` bytes
     arrive with no line end at all, ``NoLineEnd`` is reported and the
     decoder accepts nothing more.  Memory use is bounded by ``max_line``.
+
+    >>> decoder = LineDecoder(max_line=10)
+    >>> decoder.feed(b"hel")
+    []
+    >>> decoder.feed(b"lo\\r\\nwor")
+    [Line(text='hello')]
+    >>> decoder.feed(b"ld\\n" + b"x" * 20 + b"\\n")
+    [Line(text='world'), LineTooLong(length=20, limit=10)]
     """
 
     def __init__(self, max_line: int = MAX_LINE_BYTES, max_unterminated: int = MAX_UNTERMINATED_BYTES):
@@ -225,6 +233,9 @@ def clean_text(text: str) -> str:
     that displays text shows it literally.
 
     ``clean_text(clean_text(s)) == clean_text(s)`` for every string.
+
+    >>> clean_text("\\x1b[31mred\\x1b[0m\\tand [bold]markup[/]\\x07 ")
+    'red and [bold]markup[/]'
     """
     if text.isprintable():
         return text.strip()
@@ -249,6 +260,11 @@ def check_name(name: str) -> str | None:
     Names are ASCII so that two names that look the same are the same
     (no look-alike letters from other scripts), and have no spaces or
     markup characters so that ``<NAME>`` in a server line is unambiguous.
+
+    >>> check_name("alice_2") is None
+    True
+    >>> check_name("9lives")
+    "'9lives' is not allowed; a name has 1-16 characters: ASCII letters, digits, '_' and '-', and starts with a letter"
     """
     if not name:
         return "the name is empty; " + NAME_RULE
@@ -473,7 +489,15 @@ class ServerLine:
 
 
 def parse_server_line(line: str) -> ServerLine | None:
-    """Take a server line apart; None if it does not follow the rule."""
+    """Take a server line apart; None if it does not follow the rule.
+
+    >>> parse_server_line("14:03:31 *** dave left (reset: the connection was reset, RST)")
+    ServerLine(time='14:03:31', kind='event', name='dave', code='left', text='reset: the connection was reset, RST')
+    >>> parse_server_line("14:03:40 !!! no-such-user: nobody called 'zed' is online").code
+    'no-such-user'
+    >>> parse_server_line("hello") is None
+    True
+    """
     match = SERVER_LINE.match(line.rstrip("\r\n"))
     if match is None:
         return None
@@ -497,5 +521,9 @@ def parse_server_line(line: str) -> ServerLine | None:
 
 
 def reason_keyword(reason: str) -> str:
-    """The keyword a leave reason starts with: quit, closed, reset, ..."""
+    """The keyword a leave reason starts with: quit, closed, reset, ...
+
+    >>> reason_keyword("dropped: send queue exceeded")
+    'dropped'
+    """
     return reason.split(":", 1)[0].strip()

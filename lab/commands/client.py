@@ -10,6 +10,7 @@ DESCRIPTION = ("Connect to a chat server, choose a name, and chat: one thread sh
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `chatlab client` (defaults from lab/chat/limits.py)."""
     from lab.chat.wire import DEFAULT_PORT
 
     parser.add_argument("host", nargs="?", default="127.0.0.1", help="server address (default: %(default)s)")
@@ -26,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `chatlab client`; the exit status."""
     import sys
 
     from rich.console import Console

@@ -10,6 +10,7 @@ DESCRIPTION = ("Run the chat server. It binds an address and port, listens, acce
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `chatlab server` (defaults from lab/chat/limits.py)."""
     from lab.chat import limits
 
     parser.add_argument("--host", default="0.0.0.0",
@@ -41,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `chatlab server`; the exit status."""
     import signal
     import sys
 

@@ -117,12 +117,12 @@ class Connection:
 
 
 class ChatServer:
-    """A threaded TCP chat server.
+    """A threaded TCP chat server::
 
-    >>> server = ChatServer(ServerConfig(host="127.0.0.1", port=0))
-    >>> server.start()            # bound and listening; returns at once
-    >>> server.address            # ('127.0.0.1', 43817)
-    >>> server.stop()             # tells the members, closes everything
+        server = ChatServer(ServerConfig(host="127.0.0.1", port=0))
+        server.start()            # bound and listening; returns at once
+        server.address            # ('127.0.0.1', 43817)
+        server.stop()             # tells the members, closes everything
 
     ``serve_forever()`` blocks until ``stop()`` or ``request_stop()``
     (Ctrl-C in the command line calls the latter from the main thread).
