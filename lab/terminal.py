@@ -7,7 +7,8 @@ the prompt ``NAME> ``); the receiving thread draws each arriving line with
 line, and draws them again, so the user keeps typing where they were.
 ``render_line`` turns a server line into rich ``Text`` by kind (``<bob>``
 in bob's colour, errors in red, ``--- list:`` without its code): the text
-itself is always literal, never markup.
+itself is always literal, never markup.  ``TerminalSession`` is the input
+loop both clients share, from the first prompt to ``disconnected: ...``.
 
 The arithmetic of rows (a typed line longer than the terminal wraps; wide
 characters take two columns) is in ``rows_above``, ``rows_taken`` and
@@ -21,9 +22,15 @@ import shutil
 import signal
 import sys
 import threading
-from typing import Any
+import time
+from typing import Any, Callable
 
 from lab.chat import wire
+from lab.chat.client_core import is_quit
+
+class ClientError(Exception):
+    """A problem worth one line to the user of a client (connection refused, name refused, no answer...)."""
+
 
 # --- drawing server lines -------------------------------------------------------
 
@@ -264,3 +271,89 @@ class Screen:
             if self._state == _DRAWING:
                 self._state = _SHOWN
             self._cond.notify_all()
+
+
+# --- a chat session at the terminal -----------------------------------------------
+
+
+class TerminalSession:
+    """What both chat clients do between joining and leaving, at a terminal.
+
+    The main thread reads typed lines (``Screen.read_line``), draws the
+    user's own chat messages as the others will see them, sends each line
+    and stops on ``/quit``, the end of input, Ctrl-C, or when the receiving
+    thread ends the session (``end_once`` then ``Screen.wake``).  A client
+    subclasses it and says how to send (``send_typed``), what Ctrl-C does to
+    the connection (``on_ctrl_c``) and what to do when ``/quit`` gets no
+    answer (``quit_unanswered``).
+    """
+
+    quit_wait_s = 3.0  # how long to wait for the server's bye after /quit
+
+    def __init__(self) -> None:
+        self.ended: tuple[str, str] | None = None  # (how, detail): how the session ended, set once
+        self._ended_lock = threading.Lock()
+        self.screen: Screen | None = None
+
+    def end_once(self, how: str, detail: str) -> bool:
+        """Record how the session ended; only the first call counts (True for it)."""
+        with self._ended_lock:
+            if self.ended is not None:
+                return False
+            self.ended = (how, detail)
+            return True
+
+    def chat(self, screen: Screen, receive: Callable[[], None]) -> tuple[str, str]:
+        """Run ``receive`` in a thread and the keyboard here until the session ends; how it ended."""
+        self.screen = screen
+        receiver = threading.Thread(target=receive, name="receiver", daemon=True)
+        receiver.start()
+        try:
+            self._input_loop()
+        except KeyboardInterrupt:
+            if not screen.woken and self.end_once("local", "Ctrl-C"):
+                self.on_ctrl_c()
+                screen.leave("disconnected (Ctrl-C)")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        return self.ended or ("local", "end of input")
+
+    def _input_loop(self) -> None:
+        while self.ended is None:
+            typed = self.screen.read_line()
+            if self.ended is not None:
+                return
+            if typed is None:  # end of input (Ctrl-D, or a pipe that ended)
+                typed = "/quit"
+            if not typed.strip():
+                continue
+            own = wire.own_message(time.time(), self.name, typed) if self.screen.interactive else None
+            try:
+                self.send_typed(typed.strip())
+            except ValueError as error:  # the line cannot be sent (too big for a datagram)
+                self.screen.show(render_line(wire.format_error(time.time(), "not-sent", str(error))))
+                continue
+            if own is not None:
+                self.screen.show_own(render_line(own), typed)
+            if is_quit(typed):
+                deadline = time.monotonic() + self.quit_wait_s
+                while self.ended is None and time.monotonic() < deadline:
+                    time.sleep(0.02)  # the receiving thread ends the session when the bye arrives
+                if self.ended is None:
+                    self.quit_unanswered()
+                return
+
+    # -- what a client fills in --------------------------------------------------
+
+    name: str | None = None
+
+    def send_typed(self, text: str) -> None:  # pragma: no cover - every client has its own
+        """Send one typed line; ValueError (with the reason) if it cannot be sent."""
+        raise NotImplementedError
+
+    def on_ctrl_c(self) -> None:
+        """The user pressed Ctrl-C: close the connection (the message is printed after)."""
+
+    def quit_unanswered(self) -> None:
+        """``/quit`` got no answer within ``quit_wait_s``: end the session here."""
+        self.end_once("local", "/quit: no answer from the server")

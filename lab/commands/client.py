@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from lab import lifecycle
-    from lab.tcp.client import ChatClient, ClientError
+    from lab.tcp.client import ChatClient
+    from lab.terminal import ClientError
 
     console = Console(highlight=False, markup=False, emoji=False)
     events_file = open(args.events, "a", encoding="utf-8") if args.events else None
@@ -64,9 +65,11 @@ def run(args: argparse.Namespace) -> int:
             return None
 
     if args.udp:
-        return _run_udp(args, console, log, ask_name, interactive)
+        from lab.udp.client import UdpTerminalClient
 
-    client = ChatClient(args.host, args.port, console=console, log=log, tls_context=tls_context)
+        client = UdpTerminalClient(args.host, args.port, console=console, log=log)
+    else:
+        client = ChatClient(args.host, args.port, console=console, log=log, tls_context=tls_context)
     try:
         client.connect()
         client.register(ask_name, args.name)
@@ -79,21 +82,4 @@ def run(args: argparse.Namespace) -> int:
     except (ConnectionResetError, BrokenPipeError):
         console.print("chatlab client: the connection was reset by the server (RST)", style="bold red")
         return 1
-    return client.run(interactive)
-
-
-def _run_udp(args: argparse.Namespace, console, log, ask_name, interactive: bool) -> int:
-    """`chatlab client --udp`: join over UDP and chat; the exit status."""
-    from lab.udp.client import UdpClientError, UdpTerminalClient
-
-    client = UdpTerminalClient(args.host, args.port, console=console, log=log)
-    try:
-        client.open()
-        client.join(ask_name, args.name)
-    except UdpClientError as error:
-        console.print(f"chatlab client: {error}", style="bold red")
-        return 1
-    except KeyboardInterrupt:
-        console.print("\ncancelled (Ctrl-C)", style="bold")
-        return 0
     return client.run(interactive)

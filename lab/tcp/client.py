@@ -16,30 +16,26 @@ name? where does the history end? how did it end?) is
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from typing import Any, Callable
 
 from lab import lifecycle as ev
-from lab.chat import limits, wire
+from lab.chat import limits
 from lab.chat.client_core import JOINED, ClientCore, Ended, NameWanted, Refused, Show, is_quit
 from lab.net.sockopts import set_recv_timeout
 from lab.net.tcpinfo import read_tcp_info
 from lab.tcp.transport import PlainTransport, Transport
-from lab.terminal import Screen, render_line
+from lab.terminal import ClientError, Screen, TerminalSession, render_line
 
 
-class ClientError(Exception):
-    """A problem worth one line to the user (connection refused, name refused...)."""
-
-
-class ChatClient:
+class ChatClient(TerminalSession):
     """One connection to a chat server, driven by a person at a terminal."""
 
     def __init__(self, host: str, port: int, *, console: Any = None, log: ev.EventLog | None = None,
                  tls_context: Any = None, connect_timeout: float = limits.CONNECT_TIMEOUT_S):
         from rich.console import Console
 
+        super().__init__()
         self.host = host
         self.port = port
         self.console = console or Console(highlight=False, markup=False, emoji=False)
@@ -53,11 +49,8 @@ class ChatClient:
         self._started = 0.0
         self.bytes_out = 0
         self.lines_out = 0
-        self.ended: tuple[str, str] | None = None  # (how, detail): how the connection ended, set once
-        self._ended_lock = threading.Lock()
         self._quitting = False
         self._reported = False
-        self._screen: Screen | None = None
 
     # -- connecting -------------------------------------------------------------
 
@@ -161,51 +154,31 @@ class ChatClient:
         if isinstance(event, Show):
             self.console.print(render_line(event.line, event.in_history))
         elif isinstance(event, Ended):  # the server closed right after the welcome
-            self._end_once(event.how, event.detail)
+            self.end_once(event.how, event.detail)
         return name
 
     # -- chatting -----------------------------------------------------------------
 
     def run(self, interactive: bool) -> int:
         """Receive in a thread, read input here; return the exit status."""
-        self._screen = Screen(self.console, interactive, prompt=f"{self.name}> ")
-        receiver = threading.Thread(target=self._receive_loop, name="receiver", daemon=True)
-        receiver.start()
-        try:
-            self._input_loop()
-        except KeyboardInterrupt:
-            if not self._screen.woken and self._end_once("local", "Ctrl-C"):
-                self._screen.leave("disconnected (Ctrl-C)")
-                self._close_here()
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        how, detail = self.ended or ("local", "end of input")
+        how, detail = self.chat(Screen(self.console, interactive, prompt=f"{self.name}> "), self._receive_loop)
         self._report_end(how, detail)
-        receiver.join(1)
         # Leaving on purpose (/quit, Ctrl-C, end of input) is success; losing the server is not.
         return 0 if self._quitting or how == "local" else 1
 
-    def _input_loop(self) -> None:
-        while self.ended is None:
-            typed = self._screen.read_line()
-            if self.ended is not None:
-                return
-            if typed is None:  # end of input (Ctrl-D, or a pipe that ended)
-                typed = "/quit"
-            if not typed.strip():
-                continue
-            own = wire.own_message(time.time(), self.name, typed) if self._screen.interactive else None
-            if own is not None:
-                self._screen.show_own(render_line(own), typed)
-            self.send_line(typed.strip())
-            if is_quit(typed):
-                self._quitting = True
-                deadline = time.monotonic() + 3
-                while self.ended is None and time.monotonic() < deadline:
-                    time.sleep(0.02)  # the receiver thread sets ended when the server closes
-                if self._end_once("local", "/quit: no answer from the server"):
-                    self._close_here()
-                return
+    def send_typed(self, text: str) -> None:
+        """Send a typed line; after /quit, the server's close is expected, not a loss."""
+        self._quitting = self._quitting or is_quit(text)
+        self.send_line(text)
+
+    def on_ctrl_c(self) -> None:
+        """Ctrl-C: close the socket (a FIN, as the lifecycle log explains)."""
+        self._close_here()
+
+    def quit_unanswered(self) -> None:
+        """No bye within a few seconds of /quit: close from this side."""
+        if self.end_once("local", "/quit: no answer from the server"):
+            self._close_here()
 
     def _receive_loop(self) -> None:
         """The receiver thread: show each line until the connection ends."""
@@ -217,24 +190,16 @@ class ChatClient:
                     break
                 for event in self.core.receive(data):
                     if isinstance(event, Show):
-                        self._screen.show(render_line(event.line, event.in_history))
+                        self.screen.show(render_line(event.line, event.in_history))
         except ConnectionResetError:
             ended = self.core.connection_reset()
         except OSError as error:
             if self.ended is not None:
                 return  # we closed the socket ourselves
             ended = Ended("error", error.strerror or str(error))
-        if isinstance(ended, Ended) and self._end_once(ended.how, ended.detail) and not self._quitting:
+        if isinstance(ended, Ended) and self.end_once(ended.how, ended.detail) and not self._quitting:
             # Wake the main thread out of input(): it reports how it ended.
-            self._screen.wake()
-
-    def _end_once(self, how: str, detail: str) -> bool:
-        """Record how the connection ended; only the first call counts."""
-        with self._ended_lock:
-            if self.ended is not None:
-                return False
-            self.ended = (how, detail)
-            return True
+            self.screen.wake()
 
     def _close_here(self) -> None:
         try:
@@ -247,8 +212,8 @@ class ChatClient:
             return
         self._reported = True
         info = read_tcp_info(self.sock) if self.sock else None
-        if how != "local" and not self._quitting and self._screen is not None:
-            self._screen.leave(f"disconnected: {detail}", style="bold red" if how != "fin" else "bold")
+        if how != "local" and not self._quitting and self.screen is not None:
+            self.screen.leave(f"disconnected: {detail}", style="bold red" if how != "fin" else "bold")
         self.log.emit(ev.Closed(
             side="client", how=how, detail=detail, name=self.name, peer=(self.host, self.port),
             bytes_in=self.core.bytes_in, lines_in=self.core.lines_in,

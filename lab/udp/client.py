@@ -14,9 +14,9 @@ import time
 from typing import Any, Callable
 
 from lab import lifecycle as ev
-from lab.chat import limits, wire
-from lab.chat.client_core import LineView, is_quit
-from lab.terminal import Screen, render_line
+from lab.chat import limits
+from lab.chat.client_core import LineView
+from lab.terminal import ClientError, Screen, TerminalSession, render_line
 from lab.udp.client_core import UdpClientCore
 from lab.udp.datagrams import KEEPALIVE
 
@@ -89,6 +89,21 @@ class UdpChatClient:
                 self._send(self.core.reply)
             end = min(end, time.monotonic())  # after the first, only take what is already there
 
+    def expect(self, needle: str, timeout: float = 10.0) -> str:
+        """Wait up to ``timeout`` for a line containing ``needle`` (received before or after the call); return it.
+
+        AssertionError (with the lines seen) if none comes: for tests and notebooks.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.lines(0.0):
+                if needle in line:
+                    return line
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"{self.core.name} never saw {needle!r}; got {self.lines()}")
+            self.poll(min(remaining, 0.1))
+
     def lines(self, timeout: float = 0.0) -> list[str]:
         """Every server line received so far, after waiting up to ``timeout`` for more."""
         self.poll(timeout)
@@ -101,23 +116,22 @@ class UdpChatClient:
 
 # --- the client a person uses -----------------------------------------------------
 
-class UdpClientError(Exception):
-    """A problem worth one line to the user (nobody listens, no answer, name refused...)."""
-
-
-class UdpTerminalClient:
+class UdpTerminalClient(TerminalSession):
     """`chatlab client --udp`: join, then chat from a terminal like the TCP client.
 
-    ``open()`` makes the socket, ``join(ask_name, name)`` resends the join
+    ``connect()`` makes the socket, ``register(ask_name, name)`` resends the join
     until the welcome (any datagram may be lost) and shows the welcome and
     history, ``run(interactive)`` chats until /quit, Ctrl-C, the end of
     input or the server's goodbye, and returns the exit status.  Lost,
     duplicated and reordered lines are counted and reported at the end.
     """
 
+    quit_wait_s = 3 * limits.UDP_JOIN_INTERVAL_S  # the bye is one datagram: it comes at once or never
+
     def __init__(self, host: str, port: int, *, console: Any, log: ev.EventLog,
                  keepalive: float = KEEPALIVE_INTERVAL, join_attempts: int = limits.UDP_JOIN_ATTEMPTS,
                  join_interval: float = limits.UDP_JOIN_INTERVAL_S):
+        super().__init__()
         self.host, self.port = host, port
         self.console = console
         self.log = log
@@ -131,16 +145,13 @@ class UdpTerminalClient:
         self._send_lock = threading.Lock()
         self._last_sent = time.monotonic()
         self._done = threading.Event()
-        self._screen: Screen | None = None
-        self.ended: tuple[str, str] | None = None  # (how, detail), set once
-        self._ended_lock = threading.Lock()
 
-    def open(self) -> None:
-        """Resolve the host and make the socket; UdpClientError if the host is unknown."""
+    def connect(self) -> None:
+        """Resolve the host and make the socket; ClientError if the host is unknown."""
         try:
             infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
         except socket.gaierror:
-            raise UdpClientError(f"cannot find the host {self.host!r}: check the name or use its IP address")
+            raise ClientError(f"cannot find the host {self.host!r}: check the name or use its IP address")
         family, _, _, _, self.peer = infos[0]
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         # connect() on UDP sends nothing: it only fixes the peer, so recv() gets
@@ -152,12 +163,12 @@ class UdpTerminalClient:
             f"UDP socket {ev.fmt_addr(local)} -> {ev.fmt_addr(self.peer)}: connect() on UDP sends nothing, it "
             f"only fixes the peer; {local[1]} is the ephemeral port the OS chose")))
 
-    def join(self, ask_name: Callable[[str], str | None], name: str | None = None) -> str:
-        """Join the chat (asking for a name when needed); return the name.  UdpClientError if it fails."""
+    def register(self, ask_name: Callable[[str], str | None], name: str | None = None) -> str:
+        """Join the chat (asking for a name when needed); return the name.  ClientError if it fails."""
         if name is None:
             name = ask_name("")
             if name is None:
-                raise UdpClientError("no name chosen")
+                raise ClientError("no name chosen")
         self.core = UdpClientCore(name)
         self.console.print(f"joining udp {ev.fmt_addr(self.peer)} as {name} ...", style="dim")
         for _ in range(self.join_attempts):
@@ -165,18 +176,18 @@ class UdpTerminalClient:
             deadline = time.monotonic() + self.join_interval
             while time.monotonic() < deadline and not self.core.joined and not self.core.refused:
                 if not self._receive_some(deadline - time.monotonic(), self.console.print):
-                    raise UdpClientError(f"nothing listens on udp port {self.peer[1]} at {self.peer[0]} (an ICMP "
+                    raise ClientError(f"nothing listens on udp port {self.peer[1]} at {self.peer[0]} (an ICMP "
                                          "port unreachable came back); start `chatlab server --udp` first")
             if self.core.refused:
                 name = ask_name(self.core.refused)
                 if name is None:
-                    raise UdpClientError("no name chosen")
+                    raise ClientError("no name chosen")
                 self.core.rename(name)
                 continue
             if self.core.joined:
                 break
         if not self.core.joined:
-            raise UdpClientError(f"no answer from udp {ev.fmt_addr(self.peer)} after {self.join_attempts} joins "
+            raise ClientError(f"no answer from udp {ev.fmt_addr(self.peer)} after {self.join_attempts} joins "
                                  "(UDP cannot tell a silent server from a lost datagram)")
         # The history comes in datagrams of its own: take what belongs to it before the prompt.
         deadline = time.monotonic() + self.join_interval
@@ -188,70 +199,49 @@ class UdpTerminalClient:
 
     def run(self, interactive: bool) -> int:
         """Chat until the session ends; return the exit status (0 when the user left)."""
-        self._screen = Screen(self.console, interactive, prompt=f"{self.core.name}> ")
-        receiver = threading.Thread(target=self._receive_loop, name="udp-receiver", daemon=True)
-        receiver.start()
-        try:
-            self._input_loop()
-        except KeyboardInterrupt:
-            if not self._screen.woken and self._end_once("local", "Ctrl-C"):
-                self._send(self.core.line("/quit"))  # no FIN over UDP: say goodbye in words
-                self._screen.leave("disconnected (Ctrl-C)")
-        how, detail = self.ended or ("local", "end of input")
+        how, detail = self.chat(Screen(self.console, interactive, prompt=f"{self.name}> "), self._receive_loop)
         self._done.set()
-        receiver.join(1)
-        if how != "local":
-            self._screen.leave(f"disconnected: {detail}", style="bold red")
+        if how not in ("local", "quit"):
+            self.screen.leave(f"disconnected: {detail}", style="bold red")
         down = self.core.downstream
         self.console.print(f"udp: {down.received} lines from the server, {down.lost} lost, {down.duplicated} "
                            f"duplicated, {down.out_of_order} out of order", style="dim")
         self.sock.close()
         return 0 if how in ("local", "quit") else 1
 
-    # -- the main thread -------------------------------------------------------
+    @property
+    def name(self) -> str | None:
+        """The name we joined with."""
+        return self.core.name if self.core else None
 
-    def _input_loop(self) -> None:
-        while self.ended is None:
-            typed = self._screen.read_line()
-            if self.ended is not None:
-                return
-            if typed is None:
-                typed = "/quit"
-            if not typed.strip():
-                continue
-            try:
-                datagram = self.core.line(typed.strip())
-            except ValueError as error:
-                self._screen.show(render_line(wire.format_error(time.time(), "not-sent", str(error))))
-                continue
-            own = wire.own_message(time.time(), self.core.name, typed) if self._screen.interactive else None
-            if own is not None:
-                self._screen.show_own(render_line(own), typed)
-            self._send(datagram)
-            if is_quit(typed):
-                # Let the bye arrive (it may be lost: then we leave anyway).
-                deadline = time.monotonic() + 3 * self.join_interval
-                while self.ended is None and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                self._end_once("quit", "/quit")
-                return
+    def send_typed(self, text: str) -> None:
+        """One numbered datagram (ValueError if the line does not fit in one)."""
+        self._send(self.core.line(text))
+
+    def on_ctrl_c(self) -> None:
+        """No FIN over UDP: say goodbye in words, or the others wait for the idle timeout."""
+        self._send(self.core.line("/quit"))
+
+    def quit_unanswered(self) -> None:
+        """The bye may be lost (UDP): we leave anyway."""
+        self.end_once("quit", "/quit")
 
     # -- the receiver thread -----------------------------------------------------
 
     def _receive_loop(self) -> None:
         while not self._done.is_set() and self.ended is None:
             if not self._receive_some(0.2, self._show):
-                if self._end_once("error", "the server's port is closed (an ICMP port unreachable came back)"):
-                    self._screen.wake()
+                if self.end_once("error", "the server's port is closed (an ICMP port unreachable came back)"):
+                    self.screen.wake()
                 return
-            if self.view.goodbye and self._end_once("shutdown", self.view.goodbye):
-                self._screen.wake()
+            if self.view.goodbye and self.end_once("shutdown", self.view.goodbye):
+                self.screen.wake()
                 return
             if time.monotonic() - self._last_sent >= self.keepalive:
                 self._send(KEEPALIVE)
 
     def _show(self, text: Any) -> None:
-        self._screen.show(text)
+        self.screen.show(text)
 
     def _receive_some(self, timeout: float, show: Callable[[Any], None]) -> bool:
         """Wait up to ``timeout`` for one datagram and handle it; False if the server's port is closed."""
@@ -267,7 +257,7 @@ class UdpTerminalClient:
         for line in self.core.receive(data):
             event = self.view.show(line)
             if event.parsed is not None and event.parsed.kind == "info" and event.parsed.code == "bye":
-                self._end_once("quit", "/quit")
+                self.end_once("quit", "/quit")
             show(render_line(event.line, event.in_history))
         if self.core.reply:
             self._send(self.core.reply)
@@ -280,10 +270,3 @@ class UdpTerminalClient:
                 self.sock.send(data)
             except OSError:
                 pass  # ConnectionRefusedError is seen by the next recv()
-
-    def _end_once(self, how: str, detail: str) -> bool:
-        with self._ended_lock:
-            if self.ended is not None:
-                return False
-            self.ended = (how, detail)
-            return True

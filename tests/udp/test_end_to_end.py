@@ -25,42 +25,33 @@ def server():
         srv.stop()
 
 
-def wait_for(client: UdpChatClient, needle: str, timeout: float = 5.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in client.lines(0.1):
-            if needle in line:
-                return line
-    raise AssertionError(f"{client.core.name} never saw {needle!r}; got {client.lines()}")
-
-
 def test_three_clients_chat_over_loopback(server):
     clients = [UdpChatClient(server.address, name) for name in ("alice", "bob", "carol")]
     try:
         for c in clients:
             c.join()
         alice, bob, carol = clients
-        wait_for(alice, "carol joined")
+        alice.expect("carol joined")
         for i in range(20):
             alice.send(f"message {i}")
         for who in (bob, carol):
-            wait_for(who, "<alice> message 19")
+            who.expect("<alice> message 19")
             got = [l for l in who.lines() if "<alice>" in l]
             assert [l.rsplit(" ", 1)[1] for l in got] == [str(i) for i in range(20)]  # one datagram, one message
             assert who.core.origins["alice"].to_dict() == {"received": 20, "lost": 0, "duplicated": 0,
                                                              "out_of_order": 0, "highest": 20}
         assert not any("<alice>" in l for l in alice.lines(0.1))  # a sender does not get its own lines back
         bob.send("/msg carol just you")
-        wait_for(carol, "*bob* just you")
-        wait_for(bob, "->carol just you")
+        carol.expect("*bob* just you")
+        bob.expect("->carol just you")
         assert not any("just you" in l for l in alice.lines(0.2))
         carol.send("/quit bye all")
-        wait_for(alice, "carol left (quit: bye all)")
+        alice.expect("carol left (quit: bye all)")
         # a late joiner gets the history, as over TCP
         dave = UdpChatClient(server.address, "dave")
         clients.append(dave)
         dave.join()
-        wait_for(dave, "<alice> message 19")
+        dave.expect("<alice> message 19")
         assert ("joined", dave.sock.getsockname()[:2], "dave") in server.events
     finally:
         for c in clients:
@@ -72,10 +63,10 @@ def test_oversized_datagram_gets_an_error_not_a_crash(server):
     try:
         c.join()
         c.sock.send(b"M 1 " + b"x" * (MAX_DATAGRAM + 100))
-        wait_for(c, "!!! too-big")
+        c.expect("!!! too-big")
         c.send("still here")
         c.send("/list")
-        wait_for(c, "1 online: alice")
+        c.expect("1 online: alice")
     finally:
         c.close()
 
@@ -166,7 +157,7 @@ def test_the_udp_server_stops_cleanly_and_tells_members(sig):
         out, err = proc.communicate(timeout=5)
         assert proc.returncode == 0, err
         assert "Traceback" not in err and "server stopped" in out
-        wait_for(client, "--- shutdown")
+        client.expect("--- shutdown")
     finally:
         if client:
             client.close()

@@ -1,10 +1,9 @@
-"""`chatlab client --udp` in a terminal: the same screen as the TCP client, and nothing raw reaches it."""
+"""`chatlab client --udp` in a terminal (and `nc -u`): the same screen as the TCP client, and nothing raw reaches it."""
 
 from __future__ import annotations
 
 import socket
 import threading
-import time
 
 import pexpect
 import pytest
@@ -17,20 +16,12 @@ from tests.helpers.chat import ROOT, child_env
 
 @pytest.fixture
 def server():
+    """A UDP chat server in this process (the e2e `server` fixture is the TCP one)."""
     srv = UdpChatServer("127.0.0.1", 0).start()
     try:
         yield srv
     finally:
         srv.stop()
-
-
-@pytest.fixture
-def children():
-    spawned = []
-    yield spawned
-    for child in spawned:
-        if child.isalive():
-            child.terminate(force=True)
 
 
 def spawn_udp_client(port: int, name: str, width: int = 240, wait_prompt: bool = True):
@@ -43,15 +34,6 @@ def spawn_udp_client(port: int, name: str, width: int = 240, wait_prompt: bool =
     if wait_prompt:
         child.expect_exact(f"{name}> ")
     return child
-
-
-def wait_for(client: UdpChatClient, needle: str, timeout: float = 10.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in client.lines(0.1):
-            if needle in line:
-                return line
-    raise AssertionError(f"{client.core.name} never saw {needle!r}; got {client.lines()}")
 
 
 def test_the_udp_client_has_a_prompt_that_messages_do_not_garble(server, children):
@@ -67,7 +49,7 @@ def test_the_udp_client_has_a_prompt_that_messages_do_not_garble(server, childre
         alice.expect_exact("<bob> interrupting you")
         alice.expect_exact("alice> half-typ")  # prompt and typed text drawn again below the message
         alice.send("ed line\r")
-        wait_for(bob, "<alice> half-typed line")
+        bob.expect("<alice> half-typed line")
         # alice's own line is shown with a timestamp, like everyone else's copy
         alice.expect(r"\d\d:\d\d:\d\d <alice> half-typed line")
         alice.sendline("/list")
