@@ -28,13 +28,15 @@ freezes.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from lab.chat import limits
     from lab.commands import options
     from lab.experiments.load.runner import MAX_DURATION
 
     clients = options.whole("a number of clients", 1, 50_000)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("host", help="the server to load (loopback, or a host you name)")
-    parser.add_argument("--port", type=options.PORT, default=5050, help="its port (default 5050)")
+    parser.add_argument("--port", type=options.PORT, default=limits.DEFAULT_PORT,
+                        help="its port (default: %(default)s)")
     parser.add_argument("--clients", type=clients, default=50, metavar="N", help="clients to connect (default 50)")
     parser.add_argument("--senders", type=options.whole("a number of senders", 0, clients.high), default=5,
                         metavar="N", help="how many of them send (default 5)")
@@ -48,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="K", help="extra clients that never read (default 0)")
     parser.add_argument("--stalled-rcvbuf", type=options.SOCKET_BUFFER, default=4096, metavar="BYTES",
                         help="SO_RCVBUF of the stalled clients (default 4096; Linux doubles it)")
-    # The server's line limit is 1024 bytes (lab.chat.wire.MAX_LINE_BYTES); a padded message stays below it.
+    # The server's line limit is lab.chat.limits.MAX_LINE_BYTES (1024); a padded message stays below it.
     parser.add_argument("--size", type=options.whole("a message size", 0, 1000, unit="bytes"), default=0,
                         metavar="BYTES", help="pad each message to this size, 0-1000")
     parser.add_argument("--processes", type=options.whole("a number of processes", 0, 64, note="0: choose"),
