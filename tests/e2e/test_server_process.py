@@ -67,7 +67,13 @@ def test_server_logs_the_four_tuple_and_how_each_connection_ended(tmp_path):
         assert accepted["server"][1] == server.port
         closed = server.wait_for(lambda e: e["kind"] == "closed")
         assert closed["how"] == "quit" and closed["lines_in"] == 2
-        assert closed["tcp_info"] is None or closed["tcp_info"]["state"]
+        if sys.platform.startswith("linux"):  # TCP_INFO exists on Linux: the server must report it
+            info = closed["tcp_info"]
+            assert info is not None, "the server read no TCP_INFO on Linux"
+            # read just before the server closes: the client has not closed yet, or its FIN just came
+            assert info["state"] in ("ESTABLISHED", "CLOSE_WAIT"), info
+            # (no retransmission count asserted: on loopback a tail loss probe may fire with nothing lost)
+            assert isinstance(info["total_retrans"], int) and info["rtt_ms"] >= 0, info
     finally:
         server.stop()
 
@@ -87,8 +93,11 @@ def test_client_reports_its_ephemeral_port_and_handshake(tmp_path):
         connected = next(e for e in kinds if e["kind"] == "connected")
         accepted = server.wait_for(lambda e: e["kind"] == "accepted")
         assert connected["local"][1] == accepted["client"][1]
-        assert connected["connect_ms"] >= 0
-        assert "ephemeral port" in result.stdout
+        assert connected["connect_ms"] > 0
+        # the log line shows the same number the event carries, and what it measures
+        shown = f"connect() took {connected['connect_ms']:.2f} ms"
+        assert shown in " ".join(result.stdout.split()), result.stdout
+        assert f"ephemeral port {connected['local'][1]}" in result.stdout
     finally:
         server.stop()
 
