@@ -34,7 +34,7 @@ from typing import Callable, Union
 
 from lab.chat import wire
 from lab.net.addresses import Address
-from lab.net.sockopts import family_for
+from lab.net.sockopts import family_for, unread_bytes
 
 LINE_END = b"\r\n"
 MAX_UNTERMINATED = 1 << 20  # a server line is about 1 KiB; 1 MiB without CRLF is not a chat server
@@ -414,14 +414,6 @@ def _die_with_parent() -> None:
         pass  # not Linux: the lifetime bounds the child instead
 
 
-def _unread_bytes(sock: socket.socket) -> int:
-    import fcntl
-    import struct
-    import termios
-
-    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
-
-
 class _Steps(argparse.Action):
     """--send and --expect keep their order in one list."""
 
@@ -469,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(max(0.0, deadline - time.monotonic()))
             break
         if command.strip() == "unread":
-            print(_unread_bytes(peer.sock), flush=True)
+            print(unread_bytes(peer.sock), flush=True)
     return 0
 
 

@@ -21,7 +21,7 @@ import string
 import time
 from dataclasses import asdict, dataclass
 
-from lab.experiments.load.accounting import Histogram, ReceiverResult, reach
+from lab.experiments.load.accounting import Histogram, ReceiverResult, reach, stall_verdict
 from lab.experiments.load.worker import worker_main
 from lab.net.sockopts import raise_fd_limit
 
@@ -45,6 +45,7 @@ class LoadConfig:
     ramp: float = 2.0  # seconds over which the clients connect
     stalled: int = 0  # extra clients that never read
     stalled_rcvbuf: int = 4096  # their SO_RCVBUF
+    stalled_mss: int = 1460  # the MSS their SYN announces (TCP_MAXSEG): Ethernet's, not loopback's 65,483
     size: int = 0  # pad messages to this many bytes
     processes: int = 0  # worker processes; 0 = choose
     connect_timeout: float = 10.0
@@ -157,7 +158,7 @@ def run_load(cfg: LoadConfig, progress=None) -> dict:
             wcfg = {
                 "addr": addr, "run": run, "clients": plan[w::workers], "total_clients": len(plan),
                 "ramp": cfg.ramp, "rate": cfg.rate, "senders": max(1, cfg.senders), "size": cfg.size,
-                "stalled_rcvbuf": cfg.stalled_rcvbuf, "connect_timeout": cfg.connect_timeout,
+                "stalled_rcvbuf": cfg.stalled_rcvbuf, "stalled_mss": cfg.stalled_mss, "connect_timeout": cfg.connect_timeout,
                 "idle_ns": int(cfg.idle * 1e9), "hard_deadline_ns": hard_deadline_ns,
                 "kernel_timestamps": cfg.kernel_timestamps, "timed_every": cfg.timed_step(),
             }
@@ -219,6 +220,7 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
     latency, read_lag = Histogram(), Histogram()
     receivers: list[ReceiverResult] = []
     left, stalled, closed, failed, connect_ms = set(), [], [], [], []
+    stalled_unread: dict[str, int] = {}
     cpu_window = cpu_user = cpu_sys = 0.0
     kernel_ts = timed = 0
     timeline: dict[int, list[int]] = {}
@@ -230,6 +232,7 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
                       for x in r["receivers"]]
         left.update(tuple(x) for x in r["left"])
         stalled += r["stalled"]
+        stalled_unread.update(r["stalled_unread"])
         closed += [tuple(x) for x in r["closed_during_run"]]
         failed += [tuple(x) for x in r["failed"]]
         connect_ms += r["connect_ms"]
@@ -247,6 +250,12 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
     window = (end_ns - start_ns) / 1e9
     stalled_names = {c["name"] for c in plan if c["role"] == "stalled"}
     stalled_left = sorted({(n, why) for n, why in left if n in stalled_names})
+    timeline_rows = [
+        {"t": second - start_ns // 1_000_000_000, "deliveries": count, "max_ms": round(worst / 1000, 1)}
+        for second, (count, worst) in sorted(timeline.items())
+    ]
+    stalled_section = {"count": cfg.stalled, "registered": len(stalled), "names": sorted(stalled),
+                       "dropped": stalled_left, "unread_bytes": stalled_unread}
     return {
         "target": {"host": cfg.host, "address": addr[0], "port": addr[1]},
         "config": asdict(cfg) | {"processes": workers},
@@ -282,12 +291,11 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
                         "max": _ms(read_lag.max_us if read_lag.total else None)},
         # second by second from the start of sending: deliveries and the slowest one,
         # to see *when* a server stalled (a freeze, a garbage collection, a burst)
-        "timeline": [
-            {"t": second - start_ns // 1_000_000_000, "deliveries": count, "max_ms": round(worst / 1000, 1)}
-            for second, (count, worst) in sorted(timeline.items())
-        ],
+        "timeline": timeline_rows,
         "closed_by_server": {"count": len(closed), "examples": closed[:5]},
-        "stalled": {"count": cfg.stalled, "registered": len(stalled), "dropped": stalled_left},
+        "stalled": stalled_section,
+        # what the stalled clients did to the room: frozen, dropped, absorbing, degraded (accounting.stall_verdict)
+        "verdict": stall_verdict(stalled_section, timeline_rows, cfg.duration, counts["reach"]),
         "workers_reported": len(results),
         "load_cpu": {
             "seconds": round(cpu_window, 3),

@@ -38,15 +38,15 @@ from __future__ import annotations
 import errno
 import resource
 import select
+import socket
 import struct
 import sys
-import socket
 import time
 from dataclasses import dataclass, field
 
 from lab.chat import wire
 from lab.experiments.load.accounting import Histogram, Receiver, make_message
-from lab.net.sockopts import family_for, raise_fd_limit
+from lab.net.sockopts import family_for, raise_fd_limit, unread_bytes
 
 CONNECTING, HELLO, WELCOME, READY, CLOSED, FAILED = range(6)
 
@@ -119,6 +119,7 @@ class Worker:
         self.next_due_ns = 0  # when _send_due next has something to send
         self.next_sweep_ns = 0
         self.unparsed = 0  # bytes in the bulk clients' chunks
+        self.stalled_unread: dict[str, int] = {}  # at the end of sending: what each stalled client left unread
 
     # -- pipe to the parent ------------------------------------------------
 
@@ -160,9 +161,15 @@ class Worker:
             return
         sock.setblocking(False)
         if c.role == "stalled":
-            # a small receive buffer: the stalled client's TCP window closes after a
-            # few KiB, so what it does not read piles up in the *server*
+            # A small receive buffer: the stalled client's TCP window closes after a
+            # few KiB, so what it does not read piles up in the *server*.  And the
+            # MSS of an Ethernet LAN in its SYN: the server's kernel sizes its send
+            # buffer for this connection from the MSS (about 20 segments' worth),
+            # so on loopback (MSS 65,483) it would grow to ~4 MiB and absorb
+            # minutes of chat; with 1,460 it holds ~100-300 KiB, as on a classroom
+            # network, and a blocking sendall() to this client blocks within seconds.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.cfg["stalled_rcvbuf"])
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, self.cfg.get("stalled_mss", 1460))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         c.sock = sock
         c.started_ns = time.time_ns()
@@ -383,6 +390,7 @@ class Worker:
                 if now >= end_ns:
                     if self.cpu_at_end is None:
                         self.cpu_at_end = _cpu()
+                        self.stalled_unread = self._unread_of_stalled()
                     idle = now - max(self.last_token_ns, end_ns)
                     if now >= drain_ns or idle > self.cfg["idle_ns"]:
                         break
@@ -463,6 +471,17 @@ class Worker:
         for c in self.clients:
             self._close(c)
 
+    def _unread_of_stalled(self) -> dict[str, int]:
+        """Bytes waiting unread in each stalled client's socket (FIONREAD: counted, not read)."""
+        unread = {}
+        for c in self.clients:
+            if c.role == "stalled" and c.state == READY and c.sock is not None:
+                try:
+                    unread[c.name] = unread_bytes(c.sock)
+                except OSError:
+                    pass
+        return unread
+
     def _connect_summary(self) -> dict:
         registered = [c for c in self.clients if c.state in (READY, CLOSED)]
         return {
@@ -494,6 +513,7 @@ class Worker:
             "timed_receivers": sum(1 for c in self.clients if c.rx is not None and not c.bulk),
             "left": sorted(left),
             "stalled": [c.name for c in self.clients if c.role == "stalled" and c.state == READY],
+            "stalled_unread": self.stalled_unread,
             "closed_during_run": [(c.name, c.error) for c in self.clients if c.closed_during_run],
             "failed": [(c.name, c.error) for c in self.clients if c.state == FAILED],
             "connect_ms": sorted(c.connect_ns / 1e6 for c in self.clients if c.connect_ns),
