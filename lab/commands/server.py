@@ -11,26 +11,41 @@ DESCRIPTION = ("Run the chat server. It binds an address and port, listens, acce
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from lab.chat.wire import DEFAULT_PORT
+    from lab.commands import options
 
     parser.add_argument("--host", default="0.0.0.0",
                         help="address to bind: 0.0.0.0 = every IPv4 interface (the class can connect), "
                              "127.0.0.1 = this machine only, :: = IPv6 and IPv4 (default: %(default)s)")
-    parser.add_argument("--port", "-p", type=int, default=DEFAULT_PORT, help="TCP port (default: %(default)s)")
-    parser.add_argument("--max-clients", type=int, default=1500, help="clients at once (default: %(default)s)")
-    parser.add_argument("--history", type=int, default=20, help="messages a new member receives (default: %(default)s)")
-    parser.add_argument("--send-queue", type=int, default=64 * 1024, metavar="BYTES",
-                        help="output waiting for one slow client before it is dropped (default: %(default)s)")
-    parser.add_argument("--sndbuf", type=int, default=None, metavar="BYTES",
-                        help="SO_SNDBUF of client sockets (small values make a slow reader visible sooner)")
-    parser.add_argument("--name-timeout", type=float, default=60.0, metavar="SECONDS",
-                        help="time a new client has to choose a name (default: %(default)s)")
-    parser.add_argument("--rate", type=float, default=10.0, help="lines/s per client (default: %(default)s)")
-    parser.add_argument("--burst", type=int, default=20, help="lines a client may send at once (default: %(default)s)")
-    parser.add_argument("--keepalive", type=int, default=60, metavar="SECONDS",
-                        help="idle time before TCP keepalive probes start (default: %(default)s)")
+    parser.add_argument("--port", "-p", type=options.LISTEN_PORT, default=DEFAULT_PORT,
+                        help="TCP (or UDP) port, 0-65535; 0 = any free port (default: %(default)s)")
+    parser.add_argument("--max-clients", type=options.whole("a number of clients", 1, 100_000), default=1500,
+                        metavar="N", help="clients at once (default: %(default)s)")
+    parser.add_argument("--history", type=options.whole("a history size", 0, 10_000), default=20, metavar="N",
+                        help="messages a new member receives (default: %(default)s)")
+    parser.add_argument("--send-queue", type=options.ByteSize("a send queue", 0, 1024**3), default=64 * 1024,
+                        metavar="BYTES",
+                        help="output waiting for one slow client before it is dropped, e.g. 65536 or 64K "
+                             "(default: %(default)s)")
+    parser.add_argument("--sndbuf", type=options.SOCKET_BUFFER, default=None, metavar="BYTES",
+                        help="SO_SNDBUF of client sockets, e.g. 4096 or 4K (Linux doubles it); small values "
+                             "make a slow reader visible sooner")
+    parser.add_argument("--name-timeout", type=options.seconds("a name timeout", 3600), default=60.0,
+                        metavar="SECONDS", help="time a new client has to choose a name (default: %(default)s)")
+    parser.add_argument("--rate", type=options.per_second("a rate", 1_000_000, "lines/s"), default=10.0,
+                        metavar="LINES", help="lines/s per client (default: %(default)s)")
+    parser.add_argument("--burst", type=options.whole("a burst", 1, 1_000_000), default=20, metavar="LINES",
+                        help="lines a client may send at once (default: %(default)s)")
+    # Linux refuses a TCP_KEEPIDLE above MAX_TCP_KEEPIDLE = 32767 s (include/net/tcp.h).
+    parser.add_argument("--keepalive", type=options.whole("a keepalive idle time", 1, 32767, unit="s"), default=60,
+                        metavar="SECONDS",
+                        help="idle time before TCP keepalive probes start, 1-32767 (default: %(default)s)")
     parser.add_argument("--tls", action="store_true", help="encrypt with TLS (make a certificate with `chatlab tls init`)")
-    parser.add_argument("--cert", help="server certificate (PEM) for --tls (default: from `chatlab tls init`)")
-    parser.add_argument("--key", help="server private key (PEM) for --tls (default: from `chatlab tls init`)")
+    parser.add_argument("--cert", metavar="FILE",
+                        help="server certificate (PEM) for --tls: a path, or a file name looked for here and then "
+                             "in the lab TLS folder (default: server.pem from `chatlab tls init`)")
+    parser.add_argument("--key", metavar="FILE",
+                        help="its private key (PEM), found the same way (default: server-key.pem from "
+                             "`chatlab tls init`)")
     parser.add_argument("--udp", action="store_true", help="run the UDP variant of the chat instead of TCP")
     parser.add_argument("--naive", action="store_true",
                         help="run the naive tutorial server (a teaching exhibit: one slow client freezes it)")
