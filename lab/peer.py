@@ -331,6 +331,7 @@ class PeerProcess:
             argv += [f"--{step}", text]
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True)
+        self._stdout = b""  # what the child said and we have not taken yet (read with os.read, see _answer)
         try:
             line = self._answer(timeout).split()
             if line[:1] != ["ready"]:
@@ -347,9 +348,22 @@ class PeerProcess:
             raise
 
     def _answer(self, timeout: float) -> str:
-        """The child's next line on stdout, or "" if none came within ``timeout`` s."""
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        return self.proc.stdout.readline().strip() if ready else ""
+        """The child's next line on stdout, or "" if none came within ``timeout`` s (or it ended).
+
+        Read with os.read, not the file object's readline: readline keeps
+        what it read past the line in its own buffer, where select() cannot
+        see it, and the next wait would miss a line that already came.
+        """
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._stdout:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(fd, 4096) if ready else b""
+            if not chunk:
+                return ""
+            self._stdout += chunk
+        line, self._stdout = self._stdout.split(b"\n", 1)
+        return line.decode().strip()
 
     def unread(self, timeout: float = 5.0) -> int:
         """Bytes received by the child's socket and not read yet (the child's FIONREAD)."""
