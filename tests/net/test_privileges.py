@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 
 import pytest
 
-from lab.net.privileges import (CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN, effective_capabilities,
+from lab.net.privileges import (CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN,
                                 grant_capture_command, has_capabilities)
 
 # Checked in a fresh interpreter: the capability bits, and whether a raw packet socket
 # (what capture needs, CAP_NET_RAW) can really be opened.
 PROBE = """
-import socket
 from lab.net.privileges import CAP_NET_RAW, effective_capabilities, has_capabilities
 try:
     socket.socket(socket.AF_PACKET, socket.SOCK_RAW).close()
