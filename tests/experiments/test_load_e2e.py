@@ -15,6 +15,7 @@ def test_everything_arrives_once_in_order_on_the_naive_server(start_server):
                                        "--duration", "3", "--ramp", "1", "--json")
     assert status == 0, err
     assert report["connect"]["registered"] == 20 and report["connect"]["failed"] == 0
+    assert report["connect"]["bots"] == 0, "the naive server answers /bot with unknown-command: nobody is marked"
     assert report["messages_sent"] > 0
     assert report["expected"] == report["messages_sent"] * 19  # everyone else receives each message
     assert report["reach"] == 1.0

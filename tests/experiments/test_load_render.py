@@ -15,7 +15,7 @@ def report(verdict: dict, dropped=(), unread=None) -> dict:
         "target": {"host": "127.0.0.1", "address": "127.0.0.1", "port": 5051},
         "config": {"clients": 200, "senders": 20, "rate": 2.0, "duration": 10.0, "stalled": 1, "size": 1000},
         "connect": {"registered": 201, "clients": 201, "seconds": 2.0, "p50_ms": 0.5, "max_ms": 3.0, "failed": 0,
-                    "failures": []},
+                    "failures": [], "bots": 0},
         "messages_sent": 400, "reach": 0.25 if verdict["state"] == "frozen" else 1.0, "delivered": 19_900,
         "expected": 79_600, "receivers_incomplete": 200, "receivers": 200, "deliveries_per_s": 1990.0,
         "duplicates": 0, "out_of_order": 0,

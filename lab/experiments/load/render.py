@@ -27,6 +27,11 @@ def render(report: dict, console) -> None:
     if con["failed"]:
         connected += f", [red]{con['failed']} failed[/red]"
     table.add_row("connected", connected)
+    if con.get("bots") == con["registered"]:
+        table.add_row("history", "every client sent /bot: the server keeps their messages out of its history")
+    else:
+        table.add_row("history", f"[yellow]{con['registered'] - con.get('bots', 0):,} clients not marked as bots "
+                      "(the server has no /bot): their messages enter its history, and newcomers get them[/yellow]")
     for name, error in con["failures"][:3]:
         table.add_row("", f"[red]{name}: {error}[/red]")
     table.add_row("sent", f"{report['messages_sent']:,} messages")

@@ -3,8 +3,9 @@
 Phases (every one bounded in time; a hard deadline ends the run whatever
 happens, so `chatlab load` always stops by itself):
 
-1. *connect*: the clients connect on a ramp (client i at T0 + i x ramp / N)
-   and register a name; stalled clients come last.
+1. *connect*: the clients connect on a ramp (client i at T0 + i x ramp / N),
+   register a name and mark themselves with ``/bot`` (their messages stay
+   out of the server's history); stalled clients come last.
 2. *send*: the senders send ``rate`` messages per second each, for
    ``duration`` seconds, every message carrying a token (see accounting.py).
 3. *drain*: receiving goes on until nothing has arrived for ``idle``
@@ -220,6 +221,7 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
     latency, read_lag = Histogram(), Histogram()
     receivers: list[ReceiverResult] = []
     left, stalled, closed, failed, connect_ms = set(), [], [], [], []
+    bots = 0
     stalled_unread: dict[str, int] = {}
     cpu_window = cpu_user = cpu_sys = 0.0
     kernel_ts = timed = 0
@@ -236,6 +238,7 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
         closed += [tuple(x) for x in r["closed_during_run"]]
         failed += [tuple(x) for x in r["failed"]]
         connect_ms += r["connect_ms"]
+        bots += r["bots"]
         cpu_window += r["cpu_window_s"]
         kernel_ts += r["kernel_timestamps"]
         timed += r["timed_receivers"]
@@ -269,6 +272,8 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
             "seconds": round(connect_wall, 3),
             "p50_ms": _pct(connect_ms, 50),
             "max_ms": max(connect_ms) if connect_ms else None,
+            # members marked with /bot: the server keeps their messages out of its history
+            "bots": bots,
         },
         "messages_sent": sum(sent.values()),
         "deliveries_per_s": round(counts["delivered"] / window, 1) if window else None,

@@ -48,7 +48,8 @@ from lab.chat import wire
 from lab.experiments.load.accounting import Histogram, Receiver, make_message
 from lab.net.sockopts import family_for, raise_fd_limit, unread_bytes
 
-CONNECTING, HELLO, WELCOME, READY, CLOSED, FAILED = range(6)
+CONNECTING, HELLO, WELCOME, BOT, READY, CLOSED, FAILED = range(7)
+JOINING = (CONNECTING, HELLO, WELCOME, BOT)  # on the way to READY
 
 # Linux kernel receive timestamps: with SO_TIMESTAMPNS on, recvmsg() also returns
 # when the data reached the socket (CLOCK_REALTIME, struct timespec), so the
@@ -82,6 +83,7 @@ class Client:
     handshake: bytes = b""
     started_ns: int = 0
     connect_ns: int = 0  # time from connect() to --- welcome
+    bot: bool | None = None  # True: the server took /bot (lines kept out of history); False: it has no /bot
     error: str = ""
     rx: Receiver | None = None
     seq: int = 0
@@ -204,7 +206,14 @@ class Worker:
         self.ep.modify(c.sock.fileno(), select.EPOLLIN)
 
     def _handshake(self, c: Client, data: bytes) -> None:
-        """Join: the hello, our name (another if it is taken), the welcome; lines read by lab.chat.wire."""
+        """Join: the hello, our name (another if it is taken), the welcome, then ``/bot``.
+
+        ``/bot`` (docs/PROTOCOL.md) marks a member as a program: the server
+        keeps its messages out of the history, so a classroom server under
+        load does not hand newcomers 20 lines of tokens.  A server without
+        it (the naive one, a student's) answers ``unknown-command``, and the
+        load goes on without the mark.  Lines are read by lab.chat.wire.
+        """
         c.handshake += data
         while b"\n" in c.handshake:
             raw, c.handshake = c.handshake.split(b"\n", 1)
@@ -215,6 +224,15 @@ class Worker:
                 c.sock.send(f"{c.name}\n".encode())
                 c.state = WELCOME
             elif c.state == WELCOME and line.kind == "info" and line.code == "welcome":
+                c.connect_ns = time.time_ns() - c.started_ns
+                c.sock.send(b"/bot\n")
+                c.state = BOT
+            elif c.state == BOT and line.kind == "info" and line.code == "bot":
+                c.bot = True
+                self._ready(c)
+                return
+            elif c.state == BOT and line.kind == "error" and line.code == "unknown-command":
+                c.bot = False
                 self._ready(c)
                 return
             elif c.state == WELCOME and line.kind == "error" and line.code == "name-taken" and c.attempt < 5:
@@ -229,7 +247,6 @@ class Worker:
 
     def _ready(self, c: Client) -> None:
         c.state = READY
-        c.connect_ns = time.time_ns() - c.started_ns
         rest, c.handshake = c.handshake, b""
         if c.role == "stalled":
             # never read again: stop watching the socket, keep it open
@@ -348,7 +365,7 @@ class Worker:
 
     def _ended(self, c: Client, error: str) -> None:
         """The server closed (FIN) or reset (RST) this client's connection."""
-        if c.state in (HELLO, WELCOME):
+        if c.state in JOINING:
             self._fail(c, error)
             return
         c.state = CLOSED
@@ -380,9 +397,9 @@ class Worker:
                     timeout_ns = min(timeout_ns, self.pending[0].connect_at_ns - now)
                 deadline = self.cfg["connect_timeout"] * 1e9
                 for c in self.clients:
-                    if c.state in (CONNECTING, HELLO, WELCOME) and c.sock is not None and now - c.started_ns > deadline:
+                    if c.state in JOINING and c.sock is not None and now - c.started_ns > deadline:
                         self._fail(c, "no welcome within the connect timeout")
-                if not ready_sent and not self.pending and all(c.state not in (CONNECTING, HELLO, WELCOME) for c in self.clients):
+                if not ready_sent and not self.pending and all(c.state not in JOINING for c in self.clients):
                     self.conn.send(("ready", self._connect_summary()))
                     ready_sent = True
             if self.phase == "running":
@@ -487,6 +504,7 @@ class Worker:
         return {
             "registered": len(registered),
             "failed": [(c.name, c.error) for c in self.clients if c.state == FAILED],
+            "bots": sum(1 for c in registered if c.bot),
         }
 
     def _result(self) -> dict:
@@ -516,7 +534,8 @@ class Worker:
             "stalled_unread": self.stalled_unread,
             "closed_during_run": [(c.name, c.error) for c in self.clients if c.closed_during_run],
             "failed": [(c.name, c.error) for c in self.clients if c.state == FAILED],
-            "connect_ms": sorted(c.connect_ns / 1e6 for c in self.clients if c.connect_ns),
+            "connect_ms": sorted(c.connect_ns / 1e6 for c in self.clients if c.connect_ns and c.state in (READY, CLOSED)),
+            "bots": sum(1 for c in self.clients if c.bot and c.state in (READY, CLOSED)),
             # user and system (kernel) CPU over the sending window: on loopback most of
             # it is the kernel's TCP work for ~100,000 segments/s, not Python
             "cpu_window_user_s": end_cpu[0] - self.cpu_at_go[0] if self.go else 0.0,
