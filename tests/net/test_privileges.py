@@ -15,6 +15,7 @@ from lab.net.privileges import (CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN,
 # Checked in a fresh interpreter: the capability bits, and whether a raw packet socket
 # (what capture needs, CAP_NET_RAW) can really be opened.
 PROBE = """
+import socket
 from lab.net.privileges import CAP_NET_RAW, effective_capabilities, has_capabilities
 try:
     socket.socket(socket.AF_PACKET, socket.SOCK_RAW).close()
