@@ -35,6 +35,7 @@ ELSEWHERE: dict[str, tuple[str, str]] = {
     "lab/capture/decode.py": ("tests/capture/test_formats.py", "lab.capture.decode"),
     "lab/capture/files.py": ("tests/capture/test_formats.py", "read_pcap"),
     "lab/capture/sniffer.py": ("tests/capture/test_live.py", "Sniffer"),
+    "lab/chat/replies.py": ("tests/chat/test_room.py", "replies.REASON_RESET"),
     "lab/cli.py": ("tests/commands/test_options.py", "lab.cli"),
     "lab/commands/client.py": ("tests/e2e/test_server_process.py", 'run_chatlab("client"'),
     "lab/commands/compare.py": ("tests/experiments/test_compare.py", '"-m", "lab", "compare"'),
