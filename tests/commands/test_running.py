@@ -137,3 +137,26 @@ def test_outside_the_main_thread_no_handler_is_touched():
     thread.start()
     thread.join(10)
     assert seen == [(False, before)]
+
+
+@pytest.mark.privileged
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_live_capture_ends_with_its_summary_on_a_signal(tmp_path, sig):
+    from tests.helpers.chat import child_env, free_port
+
+    out = tmp_path / "sniff.txt"
+    with open(out, "w") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "lab", "sniff", "--port", str(free_port())], cwd=ROOT,
+                                env=child_env(), stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while "apturing port" not in out.read_text():  # "Capturing port N on lo ... Ctrl-C to stop."
+            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        assert proc.wait(20) == 0, out.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "chatlab sniff: 0 packets" in out.read_text() and "Traceback" not in out.read_text()
