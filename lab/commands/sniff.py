@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 
@@ -64,16 +63,18 @@ def run(args: argparse.Namespace) -> int:
         return _read(args)
     from lab.capture import Annotator, to_json
     from lab.capture.sniffer import CaptureError, Sniffer
+    from lab.commands.running import catch_stop_signals
 
     sniffer = Sniffer(iface=args.iface, port=args.port, netns=args.netns, keep=bool(args.write))
+    # Ctrl-C and SIGTERM end the capture, with its summary, exit 0; caught before
+    # start(), so that one arriving while the capture starts ends it the same way.
+    stop, restore_signals = catch_stop_signals()
     try:
         sniffer.start()
     except CaptureError as exc:
+        restore_signals()
         print(f"chatlab sniff: {exc}", file=sys.stderr)
         return 2
-    stop = []
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.append(1))
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     annotator = Annotator({args.port} if args.port else None)
     deadline = time.monotonic() + args.duration if args.duration else None
     seen = 0
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         from lab.capture.render import stream_table
 
-        while not stop:
+        while not stop.is_set():
             if deadline and time.monotonic() >= deadline:
                 break
             if not sniffer.running:
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
                 break
             time.sleep(0.1)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        restore_signals()
         try:
             drops = sniffer.stop()
         except CaptureError as exc:
