@@ -7,7 +7,8 @@ Styles are chosen to stay readable on a projector (no dim text for content).
 
 from __future__ import annotations
 
-from lab.capture.annotate import Annotated, Stream
+from lab.capture.analysis import Stream
+from lab.capture.annotate import Annotated
 
 STEP_STYLES = {"SYN 1/3": "bold green", "SYN-ACK 2/3": "bold green", "ACK 3/3": "bold green",
                "FIN": "bold yellow", "RST": "bold red", "data": "cyan", "datagram": "magenta"}

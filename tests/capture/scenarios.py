@@ -22,9 +22,16 @@ ANALYSIS_FLAGS = (
     "retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order",
     "duplicate_ack", "lost_segment", "ack_lost_segment", "zero_window", "zero_window_probe",
     "zero_window_probe_ack", "window_full", "window_update", "keep_alive", "keep_alive_ack",
+    "reused_ports",
 )
 FIELDS = ("frame.number", "tcp.stream", "tcp.srcport", "tcp.dstport", "tcp.flags", "tcp.seq", "tcp.ack",
-          "tcp.seq_raw", "tcp.ack_raw", "tcp.len", "udp.length")
+          "tcp.seq_raw", "tcp.ack_raw", "tcp.len", "udp.length",
+          # the machinery (issue 13): windows, RTT, bytes in flight, SYN options, SACK
+          "tcp.nxtseq", "tcp.window_size_value", "tcp.window_size", "tcp.window_size_scalefactor",
+          "tcp.analysis.ack_rtt", "tcp.analysis.acks_frame", "tcp.analysis.bytes_in_flight",
+          "tcp.analysis.rto", "tcp.analysis.rto_frame", "tcp.options.mss_val", "tcp.options.wscale.shift",
+          "tcp.options.sack_perm", "tcp.options.timestamp.tsval", "tcp.options.timestamp.tsecr",
+          "tcp.options.sack_le", "tcp.options.sack_re", "tcp.options.sack.dsack_le", "tcp.options.sack.dsack_re")
 
 
 def free_port() -> int:
