@@ -49,7 +49,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lab.capture.decode import ACK, FIN, PSH, RST, SYN, Segment
+from lab.capture.decode import ACK, FIN, RST, SYN, Segment
 
 MASK = 0xFFFFFFFF
 UNKNOWN_SCALE = -1    # window scale not seen (capture started after the SYNs)

@@ -77,14 +77,15 @@ def run(args: argparse.Namespace) -> int:
     annotator = Annotator({args.port} if args.port else None)
     deadline = time.monotonic() + args.duration if args.duration else None
     seen = 0
+    # The capture runs from here on: say so on stderr (stdout stays the table, or pure
+    # JSON), so that a user, or a script, knows when to start the traffic.
+    what = f"port {args.port}" if args.port else "all TCP/UDP"
+    print(f"chatlab sniff: capturing {what} on {args.iface}{' in netns ' + args.netns if args.netns else ''} "
+          f"(filter in {sniffer.filter_mode}). Ctrl-C to stop.", file=sys.stderr, flush=True)
     if not args.json:
         from rich.console import Console
 
         console = Console(stderr=False)
-        what = f"port {args.port}" if args.port else "all TCP/UDP"
-        console.print(f"[bold]Capturing {what} on {args.iface}"
-                      f"{' in netns ' + args.netns if args.netns else ''} "
-                      f"(filter: {sniffer.filter_mode}). Ctrl-C to stop.[/bold]")
     error = None
     t0: float | None = None
     try:

@@ -41,24 +41,93 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+MARKER = b"chatlab-capture-marker"
+
+
+def wait_for(condition, what: str, timeout: float = 10.0, every: float = 0.01):
+    """Poll ``condition()`` until it returns something true (returned); AssertionError at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"waited {timeout:.0f} s for {what}")
+        time.sleep(every)
+
+
+def unread_bytes(sock: socket.socket) -> int:
+    """Bytes waiting in ``sock``'s receive buffer (ioctl FIONREAD / SIOCINQ)."""
+    import fcntl
+    import termios
+
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+def _markers_in(path: Path) -> set[bytes]:
+    from lab.capture import read_pcap
+    from lab.capture.files import CaptureFileError
+
+    try:
+        return {s.payload for s in read_pcap(path) if s.proto == "udp" and s.payload.startswith(MARKER)}
+    except (CaptureFileError, OSError):
+        return set()   # the file header is not written yet
+
+
+def _mark(path: Path, port: int, tag: str, timeout: float = 15.0) -> None:
+    """Send marker datagrams to ``port`` until tcpdump has written one to ``path``.
+
+    A barrier without a sleep: once the start marker is in the file, tcpdump
+    captures; once the end marker is, every packet sent before it is there
+    (one capture socket delivers in order).
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        deadline = time.monotonic() + timeout
+        n = 0
+        while True:
+            n += 1
+            marker = MARKER + f" {tag} {n}".encode()
+            udp.sendto(marker, ("127.0.0.1", port))
+            try:
+                wait_for(lambda: marker in _markers_in(path), f"tcpdump to write the {tag} marker",
+                         timeout=0.3, every=0.01)
+                return
+            except AssertionError:
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(f"tcpdump wrote none of {n} {tag} markers to {path}") from None
+
+
+def _strip_markers(path: Path) -> None:
+    """Remove the marker datagrams (editcap keeps everything else as tcpdump wrote it)."""
+    from lab.capture import read_frames
+    from lab.capture.files import segments_from_frames
+
+    frames = read_frames(path)
+    marked = [s.number for s in segments_from_frames(frames) if s.proto == "udp" and s.payload.startswith(MARKER)]
+    if marked:
+        tmp = path.with_name(path.name + ".tmp")
+        subprocess.run(["editcap", str(path), str(tmp), *map(str, marked)], check=True, capture_output=True)
+        tmp.replace(path)
+
+
 @contextlib.contextmanager
 def tcpdump(path: Path, port: int, iface: str = "lo", extra: tuple[str, ...] = ()):
-    """Record `port` on `iface` into `path` with tcpdump while the block runs."""
+    """Record `port` on `iface` into `path` with tcpdump while the block runs.
+
+    Starts and stops on markers (see _mark), never on a sleep; the markers
+    are removed from the file afterwards.
+    """
     proc = subprocess.Popen(["tcpdump", "-i", iface, "-U", "-n", "--immediate-mode", *extra, "-w", str(path),
                              f"port {port}"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
     try:
-        # tcpdump prints "listening on" once its capture handle and filter are active.
-        line = ""
-        for _ in range(5):
-            line = proc.stderr.readline().decode()
-            if "listening on" in line or not line:
-                break
-        if "listening on" not in line:
-            raise RuntimeError(f"tcpdump did not start: {line}")
-        if iface == "any":
-            time.sleep(1.0)  # measured: on "any" the first packets after "listening on" can be missed
+        try:
+            _mark(path, port, "start")
+        except RuntimeError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"tcpdump did not start: {proc.stderr.read().decode().strip()}") from None
+            raise
         yield proc
-        time.sleep(1.0 if iface == "any" else 0.3)  # let the last packets through the capture buffer
+        _mark(path, port, "end")
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -66,6 +135,7 @@ def tcpdump(path: Path, port: int, iface: str = "lo", extra: tuple[str, ...] = (
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    _strip_markers(path)
 
 
 def tshark_fields(path: Path) -> list[dict]:
@@ -168,13 +238,11 @@ def scenario_handshake(port: int) -> None:
     try:
         client = socket.create_connection(("127.0.0.1", port))
         conn = server.accept()
-        time.sleep(0.05)
         client.close()
         _recv_until(conn, b"never", 1.0)
         conn.close()
     finally:
         server.close()
-    time.sleep(0.05)
 
 
 def scenario_chat(port: int) -> None:
@@ -205,7 +273,6 @@ def scenario_chat(port: int) -> None:
         a.close()
     finally:
         server.close()
-    time.sleep(0.05)
 
 
 def scenario_fin(port: int) -> None:
@@ -224,7 +291,6 @@ def scenario_fin(port: int) -> None:
         conn.close()
     finally:
         server.close()
-    time.sleep(0.05)
 
 
 def scenario_rst(port: int) -> None:
@@ -235,15 +301,14 @@ def scenario_rst(port: int) -> None:
         conn = server.accept()
         _say(client, conn, b"dave\n")
         conn.sendall(b"12:00:00 <alice> are you still there, dave?\r\n")
-        time.sleep(0.1)  # the line is now in dave's receive buffer, unread
+        wait_for(lambda: unread_bytes(client) > 0, "the line to reach dave's receive buffer")
         client.close()   # closing with unread data: the kernel answers with RST
-        time.sleep(0.1)
+        conn.settimeout(5)
         with contextlib.suppress(OSError):
             conn.recv(100)  # ConnectionResetError: how the server learns about the RST
         conn.close()
     finally:
         server.close()
-    time.sleep(0.05)
 
 
 def scenario_bulk(port: int, total: int = 300_000, chunk: int = 1000) -> None:
@@ -288,52 +353,61 @@ def scenario_bulk(port: int, total: int = 300_000, chunk: int = 1000) -> None:
         conn.close()
     finally:
         server.close()
-    time.sleep(0.05)
 
 
-def _stall(port: int, rcvbuf: int | None, chunk: bytes, limit: int, pace: float, when_full: float) -> None:
-    """A receiver that stops reading while the sender keeps sending (at most 1.5 s and
-    ``limit`` bytes): window full, zero window and probes; then it reads everything."""
+def _stall(port: int, rcvbuf: int | None, chunk: bytes, timeout: float = 15.0) -> None:
+    """A receiver that stops reading while the sender keeps sending: window full, zero
+    window and the sender's zero-window probes; then the receiver reads everything.
+
+    No timing: the sender writes until its socket blocks, then waits until the
+    kernel says (TCP_INFO's probes counter) that it has sent a zero-window probe.
+    """
+    from lab.net.tcpinfo import read_tcp_info
+
     server = LineServer(port, rcvbuf=rcvbuf)
     try:
         client = socket.create_connection(("127.0.0.1", port))
         conn = server.accept()
         client.setblocking(False)
         sent = 0
-        deadline = time.monotonic() + 1.5
-        while time.monotonic() < deadline and sent < limit:
+        deadline = time.monotonic() + timeout
+        while True:
             try:
                 sent += client.send(chunk)
-            except BlockingIOError:
-                time.sleep(when_full)  # the window is full: let it close, then probe
                 continue
-            time.sleep(pace)
-        time.sleep(0.6)  # the sender probes the zero window
-        conn.settimeout(3)
+            except BlockingIOError:
+                pass
+            info = read_tcp_info(client)
+            if info is not None and info.probes >= 1:
+                break   # the window is zero and the persist timer has fired
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"no zero-window probe after {timeout:.0f} s ({sent} bytes sent)")
+            time.sleep(0.005)
+        conn.settimeout(timeout)
         got = 0
         while got < sent:
             data = conn.recv(65536)
             if not data:
                 break
             got += len(data)
+        client.setblocking(True)
         client.close()
         _recv_until(conn, b"never", 1.0)
         conn.close()
     finally:
         server.close()
-    time.sleep(0.05)
 
 
 def scenario_zero_window(port: int) -> None:
     """A receiver with a tiny buffer stops reading: zero window, window full, probes."""
-    _stall(port, rcvbuf=4096, chunk=b"y" * 1000, limit=200_000, pace=0.002, when_full=0.002)
+    _stall(port, rcvbuf=4096, chunk=b"y" * 1000)
 
 
 def scenario_window_full_scaled(port: int) -> None:
     """The same stall with the default receive buffer: the window scale is not 0, so
     "window full" and "zero window" need the scale from the SYNs to be computed."""
     # no SO_RCVBUF: Linux offers a window scale in its SYN-ACK (shift 10 on this machine)
-    _stall(port, rcvbuf=None, chunk=b"z" * 16_000, limit=2_000_000, pace=0.0, when_full=0.01)
+    _stall(port, rcvbuf=None, chunk=b"z" * 16_000)
 
 
 def scenario_keepalive(port: int) -> None:
@@ -346,13 +420,12 @@ def scenario_keepalive(port: int) -> None:
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
         conn = server.accept()
         _say(client, conn, b"erin\n")
-        time.sleep(2.6)
+        time.sleep(2.6)  # the scenario itself: idle for two keepalive intervals (1 s each)
         client.close()
         _recv_until(conn, b"never", 1.0)
         conn.close()
     finally:
         server.close()
-    time.sleep(0.05)
 
 
 def scenario_udp(port: int) -> None:
@@ -371,7 +444,6 @@ def scenario_udp(port: int) -> None:
     finally:
         client.close()
         server.close()
-    time.sleep(0.05)
 
 
 @contextlib.contextmanager
