@@ -319,6 +319,12 @@ def explain(pa: PacketAnalysis, stream: Stream, chat_meaning: str = "",
         end = (pa.seq + seg.length) & 0xFFFFFFFF
         what = chat_meaning or "binary data"
         parts.append(f"Data: the {pa.role} sends {seg.length} bytes (relative seq {pa.seq} to {end}): {what}.")
+        receiver = stream.flows.get(stream.server if pa.role == "client" else stream.client)
+        if (receiver is not None and receiver.mss and seg.length > receiver.mss
+                and topics.seen(("bigger than mss", pa.stream), seg.number) is None):
+            parts.append(f"That is more than the MSS of {receiver.mss} bytes the receiver announced: the capture "
+                         "was taken on the sending host, before the network device (or the kernel's GSO) cut "
+                         "this block into segments of at most the MSS; the wire carried several.")
     elif not parts and flags & ACK and not pa.flags:
         parts.append(_ack_text(pa))
     measured = _measurements_text(pa)

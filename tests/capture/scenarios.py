@@ -1,4 +1,4 @@
-"""Traffic scenarios on 127.0.0.1, a tcpdump recorder and tshark's reference fields.
+"""Traffic scenarios (on 127.0.0.1 unless told otherwise), a tcpdump recorder and tshark's reference fields.
 
 Used by tests/fixtures/pcaps/record.py (to record the fixture pcaps) and by
 the privileged tests that record a fresh capture and compare with tshark.
@@ -74,20 +74,31 @@ def _markers_in(path: Path) -> set[bytes]:
         return set()   # the file header is not written yet
 
 
-def _mark(path: Path, port: int, tag: str, timeout: float = 15.0) -> None:
+def _in_netns(netns: str | None):
+    """A context in which new sockets belong to network namespace ``netns`` (None: this one)."""
+    if netns is None:
+        return contextlib.nullcontext()
+    from lab.net.netlab import inside_namespace
+    return inside_namespace(netns)
+
+
+def _mark(path: Path, port: int, tag: str, timeout: float = 15.0, host: str = "127.0.0.1",
+          netns: str | None = None) -> None:
     """Send marker datagrams to ``port`` until tcpdump has written one to ``path``.
 
     A barrier without a sleep: once the start marker is in the file, tcpdump
     captures; once the end marker is, every packet sent before it is there
     (one capture socket delivers in order).
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+    with _in_netns(netns):
+        udp = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+    with udp:
         deadline = time.monotonic() + timeout
         n = 0
         while True:
             n += 1
             marker = MARKER + f" {tag} {n}".encode()
-            udp.sendto(marker, ("127.0.0.1", port))
+            udp.sendto(marker, (host, port))
             try:
                 wait_for(lambda: marker in _markers_in(path), f"tcpdump to write the {tag} marker",
                          timeout=0.3, every=0.01)
@@ -111,23 +122,26 @@ def _strip_markers(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def tcpdump(path: Path, port: int, iface: str = "lo", extra: tuple[str, ...] = ()):
-    """Record `port` on `iface` into `path` with tcpdump while the block runs.
+def tcpdump(path: Path, port: int, iface: str = "lo", extra: tuple[str, ...] = (), netns: str | None = None,
+            marker_host: str = "127.0.0.1"):
+    """Record `port` on `iface` (in namespace `netns`) into `path` with tcpdump while the block runs.
 
-    Starts and stops on markers (see _mark), never on a sleep; the markers
-    are removed from the file afterwards.
+    Starts and stops on markers (see _mark) sent to `marker_host`, never on
+    a sleep; the markers are removed from the file afterwards.
     """
-    proc = subprocess.Popen(["tcpdump", "-i", iface, "-U", "-n", "--immediate-mode", *extra, "-w", str(path),
-                             f"port {port}"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    proc = subprocess.Popen([*prefix, "tcpdump", "-i", iface, "-U", "-n", "--immediate-mode", *extra, "-w",
+                             str(path), f"port {port}"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    mark = dict(host=marker_host, netns=netns)
     try:
         try:
-            _mark(path, port, "start")
+            _mark(path, port, "start", **mark)
         except RuntimeError:
             if proc.poll() is not None:
                 raise RuntimeError(f"tcpdump did not start: {proc.stderr.read().decode().strip()}") from None
             raise
         yield proc
-        _mark(path, port, "end")
+        _mark(path, port, "end", **mark)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -185,16 +199,16 @@ def read_expected(path: Path) -> list[dict]:
 # --- scenarios -------------------------------------------------------------------
 
 class LineServer:
-    """A tiny chat-like server on 127.0.0.1: greets, reads lines, answers each one."""
+    """A tiny chat-like server (on 127.0.0.1 by default): greets, reads lines, answers each one."""
 
-    def __init__(self, port: int, rcvbuf: int | None = None, mss: int | None = None):
-        self.sock = socket.socket()
+    def __init__(self, port: int, rcvbuf: int | None = None, mss: int | None = None, host: str = "127.0.0.1"):
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         if mss:
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.bind(("127.0.0.1", port))
+        self.sock.bind((host, port))
         self.sock.listen(16)
         self.conns: list[socket.socket] = []
 
@@ -245,16 +259,16 @@ def scenario_handshake(port: int) -> None:
         server.close()
 
 
-def scenario_chat(port: int) -> None:
+def scenario_chat(port: int, host: str = "127.0.0.1") -> None:
     """Two clients chat through a relay: hello, names, a broadcast, a private line, /quit."""
-    server = LineServer(port)
+    server = LineServer(port, host=host)
     try:
-        alice = socket.create_connection(("127.0.0.1", port))
+        alice = socket.create_connection((host, port))
         a = server.accept()
         _say(a, alice, b"12:00:00 --- hello: welcome to chat-lab! What is your name?\r\n")
         _say(alice, a, b"alice\n")
         _say(a, alice, b"12:00:01 --- welcome: you are alice; 1 online: alice.\r\n")
-        bob = socket.create_connection(("127.0.0.1", port))
+        bob = socket.create_connection((host, port))
         b = server.accept()
         _say(b, bob, b"12:00:02 --- hello: welcome to chat-lab! What is your name?\r\n")
         _say(bob, b, b"bob\n")
@@ -311,22 +325,29 @@ def scenario_rst(port: int) -> None:
         server.close()
 
 
-def scenario_bulk(port: int, total: int = 300_000, chunk: int = 1000) -> None:
+def scenario_bulk(port: int, total: int = 300_000, chunk: int = 1000, host: str = "127.0.0.1",
+                  server_netns: str | None = None, client_netns: str | None = None, paced: bool = True,
+                  mss: int | None = 1400) -> None:
     """One client sends many chat lines (used with loss for retransmissions).
 
-    Both sides use a 1400-byte MSS, as on Ethernet, so that the transfer is
-    many segments rather than a few 64 KiB loopback ones.
+    On loopback both sides use a 1400-byte MSS, as on Ethernet, so that the
+    transfer is many segments rather than a few 64 KiB loopback ones.
+    ``paced``: a short pause every 20 lines, like a chat (else a bulk copy).
+    The sockets can live in network namespaces (the netlab router's hosts).
     """
-    server = LineServer(port, mss=1400)
+    with _in_netns(server_netns):
+        server = LineServer(port, mss=mss, host=host)
     received = []
     try:
-        client = socket.socket()
-        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1400)
+        with _in_netns(client_netns):
+            client = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        if mss:
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
         # Generous bounds: under 20 % loss TCP's retransmission timer backs
         # off exponentially (0.2, 0.4, 0.8, ... s), so one unlucky segment
         # can stall the transfer for several seconds.
         client.settimeout(60)
-        client.connect(("127.0.0.1", port))
+        client.connect((host, port))
         conn = server.accept()
 
         def reader() -> None:
@@ -345,8 +366,8 @@ def scenario_bulk(port: int, total: int = 300_000, chunk: int = 1000) -> None:
         line = (b"x" * (chunk - 1)) + b"\n"
         for i in range(total // chunk):
             client.sendall(line)
-            if i % 20 == 19:
-                time.sleep(0.01)  # paced like a chat, not a bulk copy
+            if paced and i % 20 == 19:
+                time.sleep(0.01)  # the scenario itself: paced like a chat, not a bulk copy
         thread.join(60)
         client.close()
         _recv_until(conn, b"never", 2.0)
