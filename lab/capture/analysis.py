@@ -156,7 +156,8 @@ class Stream:
         return max(0, self.last_ns - self.first_ns) / 1e9
 
     def summary(self) -> dict:
-        """4-tuple, ephemeral port, duration, bytes each way and how the connection ended."""
+        """Addresses and ports (the 4-tuple; with the protocol, the key of a connection), ephemeral
+        port, duration, bytes each way and how the connection ended."""
         c, s = self.flows.get(self.client, Flow()), self.flows.get(self.server, Flow())
         return {
             "stream": self.index, "proto": self.proto,
@@ -243,6 +244,8 @@ class Analyzer:
     def __init__(self, server_ports: set[int] | None = None):
         self.server_ports = set(server_ports or ())
         self.streams: list[Stream] = []
+        # A conversation is keyed by protocol, addresses and ports: TCP and UDP on
+        # the same numbers (the kit's TCP and UDP chats both use port 5050) are two.
         self._tcp: dict = {}
         self._udp: dict = {}
         self._tcp_count = 0
@@ -300,7 +303,7 @@ class Analyzer:
         if flags & (SYN | ACK) == SYN:
             fwd = stream.flows[src]
             if fwd.base_set and seg.seq != fwd.base_seq:
-                # A SYN with another ISN on the same 4-tuple: the ports were
+                # A SYN with another ISN on the same addresses and ports: the ports were
                 # reused for a new connection, a new tcp.stream.
                 stream = self._new_stream(seg, self._tcp, key)
                 found.add("reused_ports")

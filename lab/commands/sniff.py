@@ -145,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         console = Console(stderr=False)
     error = None
     t0: float | None = None
+    widths: dict = {}   # shared by the batches: columns only grow, so the live table stays aligned
     try:
         from lab.capture.render import stream_table
 
@@ -165,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
                 # so it scrolls like a log and stays readable on a projector).
                 if t0 is None:
                     t0 = new[0].segment.time
-                console.print(stream_table(new, t0, header=seen == 0))
+                console.print(stream_table(new, t0, header=seen == 0, widths=widths))
             seen += len(new)
             if args.count and seen >= args.count:
                 break
@@ -190,8 +191,13 @@ def run(args: argparse.Namespace) -> int:
         from lab.capture.render import stream_table, summary_table
 
         if tail:
-            console.print(stream_table(tail, t0 if t0 is not None else tail[0].segment.time, header=seen == len(tail)))
+            console.print(stream_table(tail, t0 if t0 is not None else tail[0].segment.time,
+                                       header=seen == len(tail), widths=widths))
         console.print(summary_table(annotator.streams))
+        if seen:
+            from lab.capture.render import LEGEND
+
+            console.print(LEGEND, style="italic", highlight=False, markup=False)
     print(f"chatlab sniff: {seen} packets; dropped: {drops.kernel} in the kernel, {drops.queue} in the queue"
           + (f"; filter in {sniffer.filter_mode}" if args.port else ""), file=sys.stderr)
     if args.write:

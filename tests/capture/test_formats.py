@@ -47,11 +47,34 @@ def test_flag_letters_order():
 def test_json_shape_is_the_documented_one():
     rows = [json.loads(to_json(a)) for a in annotate(read_pcap(FIXTURES / "handshake.pcap"))]
     for key in ("time", "src", "sport", "dst", "dport", "proto", "flags", "seq", "ack", "seq_raw", "ack_raw",
-                "len", "stream", "annotation", "analysis"):
+                "len", "stream", "annotation", "analysis", "window", "window_size", "window_size_scalefactor",
+                "ack_rtt", "acks_frame", "bytes_in_flight", "rto", "rto_frame", "mss_val", "wscale_shift",
+                "sack_perm", "tsval", "tsecr", "sack_le", "sack_re", "dsack_le", "dsack_re", "retransmission"):
         assert key in rows[0], key
     assert [r["flags"] for r in rows[:3]] == ["S", "SA", "A"]
     assert rows[1]["ack_raw"] == rows[0]["seq_raw"] + 1
     assert "SYN 1/3" in rows[0]["annotation"] and "established" in rows[2]["annotation"]
+    syn, synack, ack = rows[:3]
+    assert syn["sack_perm"] is True and syn["mss_val"] == 65495 and syn["wscale_shift"] == 10
+    assert syn["window_size_scalefactor"] is None, "a SYN's window is never scaled"
+    assert synack["acks_frame"] == 1 and synack["ack_rtt"] > 0
+    assert ack["window_size"] == ack["window"] * 1024 and ack["window_size_scalefactor"] == 1024
+    assert ack["sack_perm"] is False and ack["mss_val"] is None and ack["retransmission"] is None
+
+
+def test_json_of_udp_has_the_same_keys_with_nulls():
+    tcp = json.loads(to_json(annotate(read_pcap(FIXTURES / "handshake.pcap"))[0]))
+    udp = json.loads(to_json(annotate(read_pcap(FIXTURES / "udp.pcap"))[0]))
+    assert set(udp) == set(tcp) and udp["window_size"] is None and udp["ack_rtt"] is None
+
+
+def test_json_explains_a_retransmission():
+    rows = [json.loads(to_json(a)) for a in annotate(read_pcap(FIXTURES / "chat_server_demo.pcap"))]
+    probe = next(r for r in rows if r["frame"] == 18)
+    assert probe["retransmission"] == {"cause": "tail_loss_probe", "original_frame": 17, "evidence_frame": None,
+                                       "spurious_by": ["dsack", 19]}
+    dsack = next(r for r in rows if r["frame"] == 19)
+    assert (dsack["dsack_le"], dsack["dsack_re"]) == (146, 171) and dsack["sack_le"] == [146]
 
 
 def test_explanations_of_close_and_udp():
