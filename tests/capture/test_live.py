@@ -208,7 +208,7 @@ def test_real_chat_server_quit_gives_fin_and_kill_gives_rst():
     try:
         with sniffing(port) as sniffer:
             bob = Peer(("127.0.0.1", port), "bob")
-            bob_port = bob.sock.getsockname()[1]
+            bob_port = bob.local[1]
             bob.quit()          # reads until the server's FIN, then closes: nothing unread
             bob.close()
             carol = PeerProcess(port, "carol", "stalled")
