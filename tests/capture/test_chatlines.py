@@ -36,7 +36,7 @@ def test_server_lines_are_read_with_parse_server_line():
     now = 0.0
     assert "bob's message relayed" in describe_server_line(wire.format_public(now, "bob", "hi"))
     assert describe_server_line(wire.format_joined(now, "carol")) == "room event: carol joined"
-    assert describe_server_line(wire.format_left(now, "carol", wire.REASON_RESET)).startswith("room event: carol left (")
+    assert describe_server_line(wire.format_left(now, "carol", "reset: the connection was reset, RST")).startswith("room event: carol left (")
     assert "(name-taken)" in describe_server_line(wire.format_error(now, "name-taken", "choose another"))
     assert describe_server_line("not a server line").endswith("(not a chat server line)")
 
