@@ -105,6 +105,17 @@ def _axes(ax, size=(10, 5)):
     return ax.figure, ax
 
 
+TIME_AXIS = "time since the connection's first packet (s)"
+
+
+def _finish(ax, title: str, ylabel: str, xlabel: str = TIME_AXIS, legend: str = "upper left") -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(loc=legend, fontsize=8)
+    ax.grid(alpha=0.3)
+
+
 def _title(stream: Stream, role: str, what: str) -> str:
     other = "server" if role == "client" else "client"
     return f"{what}: TCP stream {stream.index}, {role} → {other} data"
@@ -144,11 +155,7 @@ def tcptrace(annotated: list[Annotated], stream: Stream, role: str | None = None
         ax.plot([t for t, _ in trace.window], [w for _, w in trace.window], drawstyle="steps-post",
                 color=COLORS["window"], lw=1, label="ACK + receive window", gid="window")
     ax.autoscale_view()
-    ax.set_xlabel("time since the connection's first packet (s)")
-    ax.set_ylabel("relative sequence number (bytes)")
-    ax.set_title(_title(stream, trace.role, "Time-sequence graph"))
-    ax.legend(loc="upper left", fontsize=8)
-    ax.grid(alpha=0.3)
+    _finish(ax, _title(stream, trace.role, "Time-sequence graph"), "relative sequence number (bytes)")
     return fig
 
 
@@ -205,11 +212,8 @@ def throughput(annotated: list[Annotated], stream: Stream, role: str | None = No
             label="sent (copies included)", gid="sent")
     ax.step(data.starts, [v / 1e6 for v in data.goodput], where="post", color=COLORS["goodput"],
             label="acknowledged (goodput)", gid="goodput")
-    ax.set_xlabel(f"time since the connection's first packet (s), intervals of {data.interval * 1e3:.3g} ms")
-    ax.set_ylabel("Mbit/s")
-    ax.set_title(_title(stream, data.role, "Throughput"))
-    ax.legend(loc="upper right", fontsize=8)
-    ax.grid(alpha=0.3)
+    _finish(ax, _title(stream, data.role, "Throughput"), "Mbit/s",
+            f"{TIME_AXIS}, intervals of {data.interval * 1e3:.3g} ms", legend="upper right")
     return fig
 
 
@@ -257,11 +261,7 @@ def rtt(annotated: list[Annotated], stream: Stream, role: str | None = None, ax=
     if unclear:
         ax.plot([s.t for s in unclear], [s.rtt * 1e3 for s in unclear], "x", ms=5, color=COLORS["ambiguous"],
                 label="sample of re-sent data (ambiguous: Karn's rule ignores it)", gid="ambiguous")
-    ax.set_xlabel("time since the connection's first packet (s)")
-    ax.set_ylabel("round-trip time (ms)")
-    ax.set_title(_title(stream, role or sender_role(annotated, stream), "RTT samples"))
-    ax.legend(loc="upper left", fontsize=8)
-    ax.grid(alpha=0.3)
+    _finish(ax, _title(stream, role or sender_role(annotated, stream), "RTT samples"), "round-trip time (ms)")
     return fig
 
 
@@ -300,11 +300,8 @@ def tcpinfo(samples, fields=("snd_cwnd", "ssthresh"), t0_ns: int | None = None, 
     for name, points in data.items():
         ax.plot([t for t, _ in points], [v for _, v in points], drawstyle="steps-post",
                 color=COLORS.get(name), label=TCPINFO_FIELDS[name][0], gid=name)
-    ax.set_xlabel("time since the connection's first packet (s)")
-    ax.set_ylabel(" / ".join(TCPINFO_FIELDS[name][0].split(" (")[1].rstrip(")") for name in data) or "value")
-    ax.set_title("The sender's kernel (TCP_INFO)")
-    ax.legend(loc="upper left", fontsize=8)
-    ax.grid(alpha=0.3)
+    units = sorted({TCPINFO_FIELDS[name][0].split(" (")[1].rstrip(")") for name in data})
+    _finish(ax, "The sender's kernel (TCP_INFO)", " / ".join(units) or "value")
     return fig
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from lab.net import tcpinfo
 from lab.net.tcpinfo import LAYOUT, OFFSETS, TcpInfoSampler, parse_tcp_info, read_tcp_info
+from tests.capture.scenarios import wait_for
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TCP_INFO is Linux only")
 
@@ -78,16 +79,6 @@ def _pair():
     return client, server
 
 
-def _wait(condition, what: str, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.005)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @linux_only
 def test_values_on_a_real_connection_are_where_the_layout_says():
     client, server = _pair()
@@ -98,7 +89,7 @@ def test_values_on_a_real_connection_are_where_the_layout_says():
         while got < len(payload):
             got += len(server.recv(65536))
         # bytes_acked counts the SYN too (snd_una moved from the ISN): N + 1 once all is acknowledged.
-        info = _wait(lambda: (i := read_tcp_info(client)) and i.bytes_acked == len(payload) + 1 and i,
+        info = wait_for(lambda: (i := read_tcp_info(client)) and i.bytes_acked == len(payload) + 1 and i,
                      "the client's data to be acknowledged")
         assert info.state == "ESTABLISHED" and info.ca_state == "Open"
         assert info.bytes_sent == len(payload) and info.bytes_retrans == 0
@@ -126,9 +117,9 @@ def test_sampler_samples_on_the_capture_clock_and_stops_when_the_socket_closes()
         got = 0
         while got < 200_000:
             got += len(server.recv(65536))
-        _wait(lambda: sampler.samples[-1].info.bytes_acked == 200_001, "a sample with everything acknowledged")
+        wait_for(lambda: sampler.samples[-1].info.bytes_acked == 200_001, "a sample with everything acknowledged")
         client.close()
-        _wait(lambda: not sampler._thread.is_alive(), "the sampler to notice the closed socket")
+        wait_for(lambda: not sampler._thread.is_alive(), "the sampler to notice the closed socket")
         samples = sampler.stop()
     finally:
         server.close()
