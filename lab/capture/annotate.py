@@ -41,6 +41,7 @@ class Annotated:
     annotation: str = ""
     tcp: PacketAnalysis | None = None          # Wireshark's values for a TCP packet (None for UDP)
     retransmission: Retransmission | None = None   # why it was re-sent, if it was
+    rtt_ambiguous: bool = False  # its ack_rtt covers re-sent bytes: not a round-trip time (Karn's rule)
 
     @property
     def flags(self) -> str:
@@ -65,6 +66,7 @@ class Annotated:
         out["retransmission"] = None if retx is None else {
             "cause": retx.cause, "original_frame": retx.original_frame, "evidence_frame": retx.evidence_frame,
             "spurious_by": list(retx.spurious_by) if retx.spurious_by else None}
+        out["rtt_ambiguous"] = self.rtt_ambiguous if self.tcp is not None else None
         return out
 
 
@@ -100,15 +102,16 @@ class Annotator:
             ann.annotation = explain.explain_udp(pa.role, seg.length, part.meaning)
             return ann
         ann.tcp, ann.seq, ann.ack, ann.analysis = pa, pa.seq, pa.ack, list(pa.flags)
-        retx, proved = self.recovery.feed(pa)
-        ann.retransmission = retx
+        step = self.recovery.feed(pa)
+        retx, proved = step.retransmission, step.proved
+        ann.retransmission, ann.rtt_ambiguous = retx, step.rtt_ambiguous
         meaning = ""
         if seg.length and "keep_alive" not in pa.flags:
             part = self.chat.tcp(pa.stream, pa.role, seg.payload, resend=retx is not None,
                                  gap="lost_segment" in pa.flags, truncated=seg.truncated,
                                  saw_start=stream.syn_seen)
             ann.text, meaning = part.lines, part.meaning
-        ann.annotation = explain.explain(pa, stream, meaning, retx, self.topics)
+        ann.annotation = explain.explain(pa, stream, meaning, retx, self.topics, step.rtt_ambiguous)
         if retx is not None:
             self._resent[seg.number] = (ann, meaning)
         for earlier in proved:

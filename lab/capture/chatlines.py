@@ -108,7 +108,10 @@ class ChatReader:
 
     def __init__(self) -> None:
         self._decoders: dict = {}
-        self._welcomed: set = set()   # TCP streams whose client the server has welcomed
+        # stream -> "name" (the client's next line is the name it asks for),
+        # "asked" (it asked; a refusal, an error line, makes the next line a name
+        # again) or "chat" (welcomed, or the capture missed the start).
+        self._naming: dict = {}
 
     def _decoder(self, key) -> wire.LineDecoder:
         decoder = self._decoders.get(key)
@@ -140,14 +143,18 @@ class ChatReader:
         lines = [e.text for e in events if isinstance(e, wire.Line)]
         too_long = [e for e in events if isinstance(e, wire.LineTooLong)]
         said = []
+        self._naming.setdefault(stream, "name" if saw_start else "chat")
         for line in lines:
             if role == "client":
-                naming = saw_start and stream not in self._welcomed
-                said.append(describe_client_line(line, naming))
+                said.append(describe_client_line(line, self._naming[stream] == "name"))
+                if self._naming[stream] == "name":
+                    self._naming[stream] = "asked"
             else:
                 parsed = wire.parse_server_line(line)
                 if parsed is not None and parsed.kind == "info" and parsed.code == "welcome":
-                    self._welcomed.add(stream)
+                    self._naming[stream] = "chat"
+                elif parsed is not None and parsed.kind == "error" and self._naming[stream] == "asked":
+                    self._naming[stream] = "name"   # the name was refused: the next line is a name again
                 said.append(describe_server_line(line))
         said = said[:MAX_LINES_DESCRIBED]
         meaning = _summary(said, len(lines))

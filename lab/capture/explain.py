@@ -278,11 +278,16 @@ def _ack_text(pa: PacketAnalysis) -> str:
             "nothing to send.")
 
 
-def _measurements_text(pa: PacketAnalysis) -> str:
+def _measurements_text(pa: PacketAnalysis, rtt_ambiguous: bool = False) -> str:
     parts = []
     if pa.acks_frame is not None and not pa.handshake_step and pa.ack_rtt is not None:
-        parts.append(f"It acknowledges frame {pa.acks_frame}, {format_duration(pa.ack_rtt)} after that was "
-                     "captured: one round-trip-time sample.")
+        if rtt_ambiguous:
+            parts.append(f"It acknowledges frame {pa.acks_frame}, {format_duration(pa.ack_rtt)} after that was "
+                         "captured, but that is no round-trip time: it also covers bytes that were sent again, "
+                         "and it had to wait for them (Karn's rule, RFC 6298 section 3, leaves such samples out).")
+        else:
+            parts.append(f"It acknowledges frame {pa.acks_frame}, {format_duration(pa.ack_rtt)} after that was "
+                         "captured: one round-trip-time sample.")
     if pa.sack_le:
         blocks = [f"{le}-{re}" for le, re in zip(pa.sack_le, pa.sack_re)]
         if pa.dsack:
@@ -295,12 +300,13 @@ def _measurements_text(pa: PacketAnalysis) -> str:
 
 
 def explain(pa: PacketAnalysis, stream: Stream, chat_meaning: str = "",
-            retx: Retransmission | None = None, topics: Topics | None = None) -> str:
+            retx: Retransmission | None = None, topics: Topics | None = None, rtt_ambiguous: bool = False) -> str:
     """The sentence a student reads for one TCP packet.
 
     ``chat_meaning``: what the chat lines it carries mean (from chatlines);
     ``retx``: its retransmission record; ``topics``: what was explained in
-    full already (the ISN, the SYN options, PSH, an unknown window scale).
+    full already (the ISN, the SYN options, PSH, an unknown window scale);
+    ``rtt_ambiguous``: its ack_rtt covers re-sent bytes (Karn's rule).
     """
     topics = topics if topics is not None else Topics()
     seg = pa.segment
@@ -327,7 +333,7 @@ def explain(pa: PacketAnalysis, stream: Stream, chat_meaning: str = "",
                          "this block into segments of at most the MSS; the wire carried several.")
     elif not parts and flags & ACK and not pa.flags:
         parts.append(_ack_text(pa))
-    measured = _measurements_text(pa)
+    measured = _measurements_text(pa, rtt_ambiguous)
     if measured:
         parts.append(measured)
     labels = [name for name in RETRANSMISSION_FLAGS if name in pa.flags]

@@ -224,7 +224,7 @@ class RttSample:
     t: float
     rtt: float
     frame: int
-    ambiguous: bool   # the acknowledged data was sent more than once: which copy the ACK answers is unknown
+    ambiguous: bool   # the ACK covers re-sent bytes: not a round-trip time (Karn's rule)
 
 
 def rtt_data(annotated: list[Annotated], stream: Stream, role: str | None = None,
@@ -232,22 +232,13 @@ def rtt_data(annotated: list[Annotated], stream: Stream, role: str | None = None
     """The RTT samples of ``role``'s data (tcp.analysis.ack_rtt on the other side's ACKs).
 
     ``ambiguous`` marks the samples Karn's rule (RFC 6298, section 3) leaves
-    out of an RTT estimate: the acknowledged bytes had been re-sent.
+    out of an RTT estimate: the ACK covers bytes that had been re-sent (so
+    it waited for the copy; which transmission it answers is unknown).
     """
     role = role or sender_role(annotated, stream)
     t0 = _t0(annotated, stream, t0_ns)
-    rows = _of(annotated, stream)
-    resent_ranges = [(a.seq, a.seq + a.segment.length) for a in rows
-                     if a.role == role and set(RETRANSMITTED) & set(a.analysis) and a.segment.length]
-    sent_by_frame = {a.segment.number: a for a in rows if a.role == role}
-    out = []
-    for ann in rows:
-        if ann.role != role and ann.tcp.ack_rtt is not None:
-            acked = sent_by_frame.get(ann.tcp.acks_frame)
-            ambiguous = acked is not None and any(lo < acked.seq + max(1, acked.segment.length) and acked.seq < hi
-                                                  for lo, hi in resent_ranges)
-            out.append(RttSample((ann.segment.ts_ns - t0) / 1e9, ann.tcp.ack_rtt, ann.tcp.acks_frame, ambiguous))
-    return out
+    return [RttSample((a.segment.ts_ns - t0) / 1e9, a.tcp.ack_rtt, a.tcp.acks_frame, a.rtt_ambiguous)
+            for a in _of(annotated, stream) if a.role != role and a.tcp.ack_rtt is not None]
 
 
 def rtt(annotated: list[Annotated], stream: Stream, role: str | None = None, ax=None, t0_ns: int | None = None):

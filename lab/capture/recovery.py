@@ -121,6 +121,15 @@ class _Direction:
         return INITIAL_RTO if self.srtt is None else self.srtt + RTO_MIN
 
 
+@dataclass
+class Step:
+    """What one packet tells about loss recovery."""
+
+    retransmission: Retransmission | None = None   # this packet, if it is a re-sent copy
+    proved: list = field(default_factory=list)     # earlier retransmissions this ACK proves spurious
+    rtt_ambiguous: bool = False   # this ACK covers re-sent bytes: its ack_rtt is no round-trip time (Karn)
+
+
 class LossRecovery:
     """Follows each direction of each connection and explains its retransmissions."""
 
@@ -132,28 +141,34 @@ class LossRecovery:
     def _dir(self, stream: int, role: str) -> _Direction:
         return self._dirs.setdefault((stream, role), _Direction())
 
-    def feed(self, pa: PacketAnalysis) -> tuple[Retransmission | None, list[Retransmission]]:
-        """Take the next analysed TCP packet.
-
-        Returns (this packet's Retransmission or None, earlier retransmissions
-        this packet proves spurious).
-        """
+    def feed(self, pa: PacketAnalysis) -> Step:
+        """Take the next analysed TCP packet; say what it tells (see Step)."""
         seg = pa.segment
         peer_role = "server" if pa.role == "client" else "client"
         me, peer = self._dir(pa.stream, pa.role), self._dir(pa.stream, peer_role)
         previous_ns = self._last_ns.get(pa.stream, seg.ts_ns)
         self._last_ns[pa.stream] = seg.ts_ns
-        proved = self._acknowledges(pa, peer) if seg.flags & ACK else []
-        found = None
+        step = Step()
+        if seg.flags & ACK:
+            step.proved, step.rtt_ambiguous = self._acknowledges(pa, peer)
         if seg.length:
-            found = self._data(pa, me, previous_ns)
-        return found, proved
+            step.retransmission = self._data(pa, me, previous_ns)
+        return step
 
     # -- the ACK side: RTT, loss signals, proofs ----------------------------------------
-    def _acknowledges(self, pa: PacketAnalysis, sender: _Direction) -> list[Retransmission]:
-        """This packet acknowledges ``sender``'s data: learn from it."""
+    def _acknowledges(self, pa: PacketAnalysis, sender: _Direction) -> tuple[list[Retransmission], bool]:
+        """This packet acknowledges ``sender``'s data: learn from it.
+
+        Returns the retransmissions it proves spurious, and whether it covers
+        re-sent bytes (then its ack_rtt measured the wait for the copy, not a
+        round trip: Karn's rule, RFC 6298 section 3, leaves it out).
+        """
         ack, ts = pa.ack, pa.segment.ts_ns
-        if pa.ack_rtt is not None and pa.acks_frame not in self._sent_retx:   # Karn: no sample from a copy
+        before = sender.cum_ack
+        ambiguous = pa.acks_frame in self._sent_retx or any(
+            seq_lt(retx.seq, ack) and (before is None or seq_gt(retx.end, before))
+            for retx in sender.retransmissions)
+        if pa.ack_rtt is not None and not ambiguous:
             sample = pa.ack_rtt
             if sender.srtt is None:
                 sender.srtt, sender.rttvar = sample, sample / 2
@@ -185,7 +200,7 @@ class LossRecovery:
             sender.retransmissions.remove(retx)   # decided (or simply acknowledged): forget it
             if retx.spurious_by:
                 proved.append(retx)
-        return proved
+        return proved, ambiguous
 
     # -- the data side ----------------------------------------------------------------------
     def _data(self, pa: PacketAnalysis, me: _Direction, previous_ns: int) -> Retransmission | None:

@@ -57,6 +57,10 @@ def test_the_client_names_itself_until_the_server_welcomes_it():
     assert "asks for the name" in reader.tcp(0, "client", b"alice\n").meaning
     reader.tcp(0, "server", wire.encode(wire.format_info(0, "welcome", "you are alice")))
     assert "chat message to everyone" in reader.tcp(0, "client", b"alice\n").meaning
+    # a server that never answers (a plain line server): only the first line is a name
+    other = ChatReader()
+    assert "asks for the name" in other.tcp(1, "client", b"bob\n").meaning
+    assert "chat message to everyone" in other.tcp(1, "client", b"hello\n").meaning
 
 
 def test_escape_sequences_in_a_payload_never_reach_the_annotation():

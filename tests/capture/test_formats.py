@@ -49,7 +49,8 @@ def test_json_shape_is_the_documented_one():
     for key in ("time", "src", "sport", "dst", "dport", "proto", "flags", "seq", "ack", "seq_raw", "ack_raw",
                 "len", "stream", "annotation", "analysis", "window", "window_size", "window_size_scalefactor",
                 "ack_rtt", "acks_frame", "bytes_in_flight", "rto", "rto_frame", "mss_val", "wscale_shift",
-                "sack_perm", "tsval", "tsecr", "sack_le", "sack_re", "dsack_le", "dsack_re", "retransmission"):
+                "sack_perm", "tsval", "tsecr", "sack_le", "sack_re", "dsack_le", "dsack_re", "retransmission",
+                "rtt_ambiguous"):
         assert key in rows[0], key
     assert [r["flags"] for r in rows[:3]] == ["S", "SA", "A"]
     assert rows[1]["ack_raw"] == rows[0]["seq_raw"] + 1

@@ -84,13 +84,25 @@ def test_rtt_graph_plots_tsharks_ack_rtt_and_marks_karns_ambiguous_samples():
     expected = sorted((times[int(r["frame.number"])], float(r["tcp.analysis.ack_rtt"]) * 1e3)
                       for r in rows.values() if r["tcp.srcport"] != sender_port and r["tcp.analysis.ack_rtt"])
     assert _flat([plotted]) == pytest.approx(_flat([expected])) and len(expected) > 10
-    samples = graphs.rtt_data(anns, graphs.busiest(streams))
-    ambiguous = [s for s in samples if s.ambiguous]
-    assert ambiguous, "the lossy router bulk has samples of re-sent data"
-    resent = {(a.seq, a.seq + a.segment.length) for a in anns if RESENT & set(a.analysis) and a.segment.length}
-    for s in ambiguous:
-        acked = next(a for a in anns if a.segment.number == s.frame)
-        assert any(lo < acked.seq + acked.segment.length and acked.seq < hi for lo, hi in resent)
+    # Karn's rule: a sample is ambiguous when its ACK covers re-sent bytes (tshark's flags) that the
+    # previous ACK had not covered, or acknowledges a re-sent frame.
+    resent, expected_ambiguous, previous = [], {}, None
+    for n in sorted(rows):
+        r = rows[n]
+        if r["tcp.srcport"] == sender_port and int(r["tcp.len"]) and RESENT & set(r["analysis"]):
+            resent.append((n, int(r["tcp.seq"]), int(r["tcp.seq"]) + int(r["tcp.len"])))
+        elif r["tcp.srcport"] != sender_port and int(r["tcp.flags"], 16) & 0x10:
+            ack = int(r["tcp.ack"])
+            if r["tcp.analysis.ack_rtt"]:
+                expected_ambiguous[n] = any(lo < ack and (previous is None or hi > previous) for _, lo, hi in resent) \
+                    or int(r["tcp.analysis.acks_frame"]) in {f for f, _, _ in resent}
+            previous = ack if previous is None else max(previous, ack)
+    ambiguous_lines = _by_gid(ax, "ambiguous")
+    marked = {round(x, 6) for line in ambiguous_lines for x in line.get_xdata()}
+    assert marked == {round(times[n], 6) for n, a in expected_ambiguous.items() if a} and marked
+    plt.close(fig)
+    text = next(a for a in anns if a.segment.number == max(n for n, a in expected_ambiguous.items() if a)).annotation
+    assert "no round-trip time" in text and "Karn" in text
     plt.close(fig)
 
 
