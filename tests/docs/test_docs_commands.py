@@ -123,6 +123,14 @@ DECISIONS: dict[str, Run | Serve | Excuse | Xfail] = {
     # --- docs/CAPTURE.md
     "chatlab sniff [--port P] [--iface I] [--netns NAME] [--write FILE] [--read FILE] [--json] [--count N] "
     "[--duration S]": Excuse(SYNOPSIS),
+    "chatlab sniff --read FILE --graph tcptrace|throughput|rtt [--out F.png] [--stream N]": Excuse(SYNOPSIS),
+    "chatlab sniff --read tests/fixtures/pcaps/router_bulk.pcap --graph tcptrace --out trace.png":
+        Run(expect=r"wrote trace\.png: tcptrace graph of TCP stream 0 \(client's data\)"),
+    "chatlab sniff --read tests/fixtures/pcaps/router_bulk.pcap --graph throughput --out throughput.png":
+        Run(expect=r"wrote throughput\.png: throughput graph"),
+    "chatlab sniff --read tests/fixtures/pcaps/router_bulk.pcap --graph rtt --out rtt.png":
+        Run(expect=r"wrote rtt\.png: rtt graph"),
+    ".venv/bin/python -m pytest tests/capture -q": Excuse("runs the capture tests, which this suite runs itself"),
     "chatlab demo [--write FILE] [--recorded] [--width N]": Excuse(SYNOPSIS),
     "chatlab doctor [--json]": Excuse(SYNOPSIS),
     # --- docs/EXERCISES.md: the students' commands run in the student copy, where they grade the skeleton
@@ -186,7 +194,7 @@ DECISIONS: dict[str, Run | Serve | Excuse | Xfail] = {
     "python -m pytest tests/graded/test_ex02_framing.py": STUDENT_TESTS_FAIL,
     "python -m pytest tests/graded/test_ex05_closing.py": STUDENT_TESTS_FAIL,
     "python -m pytest tests/graded/test_ex06_udp.py": STUDENT_TESTS_FAIL,
-    "sudo .venv/bin/chatlab sniff --port 5050": Serve(r"Capturing port 5050 on lo"),
+    "sudo .venv/bin/chatlab sniff --port 5050": Serve(r"capturing port 5050 on lo"),
     "chatlab client 127.0.0.1 --name you": chat_client(r"you> "),
     "chatlab client SERVER-IP --name NAME": Excuse("SERVER-IP and NAME are placeholders for the class to fill in; "
                                                    "`chatlab client 192.168.1.20 -n bob` is run"),
