@@ -116,8 +116,8 @@ class BroadcastServer:
     def start(self) -> None:
         """Listen on (self.host, self.port) and start the accept loop; return at once.
 
-        - create the listening socket (``SO_REUSEADDR``, bind, listen --
-          exercise 1) and keep it in ``self.listener``;
+        - create the listening socket (bind, listen -- as in exercise 1)
+          and keep it in ``self.listener``;
         - set ``self.running``;
         - start a daemon thread running ``self._accept_loop`` (append it to
           ``self.threads``) and return: ``start`` must not block.

@@ -116,15 +116,15 @@ class BroadcastServer:
     def start(self) -> None:
         """Listen on (self.host, self.port) and start the accept loop; return at once.
 
-        - create the listening socket (``SO_REUSEADDR``, bind, listen --
-          exercise 1) and keep it in ``self.listener``;
+        - create the listening socket (bind, listen -- as in exercise 1)
+          and keep it in ``self.listener``;
         - set ``self.running``;
         - start a daemon thread running ``self._accept_loop`` (append it to
           ``self.threads``) and return: ``start`` must not block.
         """
         ### BEGIN SOLUTION
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # exercise 5 is about this line
         listener.bind((self.host, self.port))
         listener.listen(64)
         self.listener = listener
