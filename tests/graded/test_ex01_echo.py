@@ -178,7 +178,7 @@ def test_echo_client_sends_and_receives_at_once(impl):
                 "all 8 MiB back: the echo comes back while you are still sending, so your client must "
                 "read while it sends",
                 f"it raised {type(error).__name__}: {error}; the test server ended with: "
-                f"{server.result if server.wait(9) else 'still running'}",
+                f"{server.result if server.wait(9 if isinstance(error, socket.timeout) else 1) else 'still running'}",
                 "a deadlock: your receive buffer filled, the server's sendall waited, it stopped reading, and "
                 "your sendall waited for it. Send in one thread, receive in the other",
             )

@@ -102,8 +102,9 @@ def test_broadcast_reaches_everyone_but_the_sender(impl):
 def test_list_of_clients_follows_joins_and_leaves(impl):
     story = Story("ex03_broadcast: the list of clients")
     with running_server(impl, story) as (server, connect):
-        alice, bob = connect("alice"), connect("bob")
-        _joined(story, alice)
+        alice = connect("alice")
+        _joined(story, alice)  # alice is in the room before bob comes: she is told he joined
+        bob = connect("bob")
         _joined(story, bob)
         names = sorted(server.clients.values())
         story.step(f"read server.clients: {names}")

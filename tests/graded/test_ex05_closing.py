@@ -103,7 +103,7 @@ def test_say_goodbye_tells_every_client_then_fin(impl):
     pairs = [tcp_pair() for _ in range(3)]
     gone_client, gone_server = tcp_pair()
     _reset(gone_client)
-    time.sleep(0.1)
+    _wait_for_state(gone_server, TCP_CLOSE)  # the RST has arrived: sending to it now fails
     try:
         story.step("made 3 connected clients, plus one whose client side already reset the connection")
         servers = [server for _, server in pairs]
@@ -181,23 +181,67 @@ def server_process(impl: str, story: Story, port: int = 0, hint: str | None = No
         server.stop()
 
 
-def time_wait_count(port: int) -> int | None:
-    """Connections in TIME_WAIT on local PORT (Linux's /proc/net/tcp), or None where it cannot be read."""
+# TCP states as Linux numbers them (include/net/tcp_states.h), in /proc/net/tcp and TCP_INFO
+TCP_ESTABLISHED, TCP_TIME_WAIT, TCP_CLOSE, TCP_LISTEN = 1, 6, 7, 10
+
+
+def kernel_sockets(port: int) -> list[tuple[int, int]] | None:
+    """(state, receive queue) of each TCP socket whose local port is PORT, from Linux's /proc/net/tcp.
+
+    For a listening socket the receive queue is its accept queue: the
+    connections the kernel finished that accept() has not taken yet.
+    None where /proc/net/tcp cannot be read (not Linux).
+    """
     try:
         rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
     except OSError:
         return None
-    count = 0
+    found = []
     for row in rows:
         fields = row.split()
-        local, state = fields[1], fields[3]
-        if state == "06" and int(local.split(":")[1], 16) == port:  # 06: TCP_TIME_WAIT
-            count += 1
-    return count
+        if int(fields[1].split(":")[1], 16) == port:
+            found.append((int(fields[3], 16), int(fields[4].split(":")[1], 16)))
+    return found
+
+
+def time_wait_count(port: int) -> int | None:
+    """Connections in TIME_WAIT on local PORT, or None where it cannot be known."""
+    sockets = kernel_sockets(port)
+    return None if sockets is None else sum(1 for state, _ in sockets if state == TCP_TIME_WAIT)
+
+
+def wait_until_served(port: int, clients: int, timeout: float = 5.0) -> None:
+    """Wait until the server on PORT has accepted CLIENTS connections and read everything they sent.
+
+    The kernel's view: an empty accept queue on the listening socket, and
+    CLIENTS established connections whose receive queues are empty.  Where
+    it cannot be seen (not Linux), wait a moment instead.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sockets = kernel_sockets(port)
+        if sockets is None:
+            time.sleep(0.5)
+            return
+        waiting = sum(queue for state, queue in sockets if state == TCP_LISTEN)
+        connections = [queue for state, queue in sockets if state == TCP_ESTABLISHED]
+        if not waiting and len(connections) >= clients and not any(connections):
+            return
+        time.sleep(0.02)
+
+
+def _wait_for_state(sock: socket.socket, state: int, timeout: float = 3.0) -> None:
+    """Wait until the kernel's TCP state of SOCK is STATE (TCP_INFO's first byte; a moment where unknown)."""
+    if not hasattr(socket, "TCP_INFO"):
+        time.sleep(0.2)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] != state:
+        time.sleep(0.01)
 
 
 def _interrupt_and_check(story: Story, server: ServerProcess, peers: list[Peer]) -> None:
-    time.sleep(0.3)  # let the server accept them
+    wait_until_served(server.port(), len(peers))  # accepted, and what they sent read
     server.proc.send_signal(signal.SIGINT)
     story.step("sent SIGINT to the server (what Ctrl-C does)")
     for peer in peers:

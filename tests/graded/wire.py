@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 PACKET_OUTGOING = 4  # linux/if_packet.h: the copy of a packet we sent
 ETH_P_IP = 0x0800
+QUIET = 0.3  # seconds without a packet, once the block has ended, before the capture stops
 
 
 @dataclass(frozen=True)
@@ -62,13 +63,20 @@ class LoopbackWatch:
 
     def _read(self) -> None:
         deadline = time.monotonic() + 60  # bounded even if nobody stops us
-        while not self._stop.is_set() and time.monotonic() < deadline:
+        quiet_since = None  # once stopping: when the queue was last found empty
+        while time.monotonic() < deadline:
             try:
                 frame, address = self._sock.recvfrom(65535)
             except socket.timeout:
+                if self._stop.is_set():
+                    now = time.monotonic()
+                    quiet_since = quiet_since or now
+                    if now - quiet_since >= QUIET:
+                        return  # everything sent before the block ended has been read
                 continue
             except OSError:
                 return
+            quiet_since = None
             if address[2] == PACKET_OUTGOING:
                 continue
             seg = parse_tcp(frame[14:])  # lo has a 14-byte (zeroed) Ethernet header
@@ -76,9 +84,11 @@ class LoopbackWatch:
                 self.segments.append(seg)
 
     def __exit__(self, *exc) -> None:
-        time.sleep(0.3)  # let the last segments (FIN, ACK) reach us
+        # Every segment sent on lo before now is already queued on our socket; the
+        # reader stops once the queue has stayed empty for QUIET seconds (late ACKs
+        # included), however long the queue takes to drain on a busy machine.
         self._stop.set()
-        self._thread.join(2)
+        self._thread.join(10)
         self._sock.close()
 
     def describe(self) -> str:
