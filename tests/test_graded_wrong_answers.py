@@ -55,7 +55,11 @@ def patched_kit(fixture: Path, exercise: str, where: Path) -> Path:
 
 
 def run_graded(kit: Path, exercise: str, report: Path) -> tuple[dict[str, tuple[str, str]], str]:
-    """Run the exercise's graded tests in KIT; map each test name to (outcome, message)."""
+    """Run the exercise's graded tests in KIT; map each test name to (outcome, message).
+
+    A parametrized test is one name: "failed" (with the first failure's
+    message) if any of its cases failed, else "passed" if any passed.
+    """
     done = subprocess.run(
         [sys.executable, "-m", "pytest", f"tests/graded/test_{exercise}.py", "--impl=solutions",
          f"--junitxml={report}", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "junit_family=xunit1"],
@@ -70,11 +74,14 @@ def run_graded(kit: Path, exercise: str, report: Path) -> tuple[dict[str, tuple[
             problem = case.find("error")
         name = case.get("name", "?").split("[")[0]
         if problem is not None:
-            results[name] = ("failed", (problem.text or problem.get("message") or ""))
+            outcome = ("failed", f"[{case.get('name')}]\n" + (problem.text or problem.get("message") or ""))
         elif case.find("skipped") is not None:
-            results[name] = ("skipped", "")
+            outcome = ("skipped", "")
         else:
-            results[name] = ("passed", "")
+            outcome = ("passed", "")
+        rank = {"failed": 2, "passed": 1, "skipped": 0}
+        if name not in results or rank[outcome[0]] > rank[results[name][0]]:
+            results[name] = outcome
     return results, output
 
 

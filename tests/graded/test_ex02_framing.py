@@ -234,7 +234,7 @@ def _feed_bytewise(story: Story, ex, limits: dict, data: bytes) -> list:
             f"feed() to take a bounded number of steps per byte (at most {WORK_PER_BYTE} per byte fed, "
             "whatever the length of the line so far)",
             f"after {fed} bytes fed one at a time, feed() had taken {meter.total} steps ({meter.lines} Python "
-            f"lines, {meter.examined} bytes examined): each call looks at the whole pending line again, "
+            f"lines, {meter.examined} bytes examined): each call looks at (or copies) the whole pending line again, "
             f"so a line of n bytes costs about n * n / 2",
             "the pending bytes were searched when they arrived and hold no line end: search only the new "
             "bytes, and keep the line in a bytearray (bytes + bytes copies both every time)",

@@ -170,7 +170,35 @@ def _add_counting_methods(cls: type, base: type) -> None:
             setattr(cls, name, _costed(base, name))
 
 
-class CountingBytes(bytes):
+class _Charging:
+    """What both counting types charge for: indexing and slicing, iteration, ``in``, ``+``."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key):
+        result = super().__getitem__(key)
+        if isinstance(key, slice):
+            _charge(len(result))
+            return _counting(result)
+        _charge(1)
+        return result
+
+    def __iter__(self):
+        for byte in super().__iter__():
+            _charge(1)
+            yield byte
+
+    def __contains__(self, item) -> bool:
+        _charge(len(self))
+        return super().__contains__(item)
+
+    def __add__(self, other):
+        result = super().__add__(other)
+        _charge(len(result))
+        return _counting(result)
+
+
+class CountingBytes(_Charging, bytes):
     """``bytes`` that charges the active WorkMeter for the bytes its methods look at."""
 
     __slots__ = ()
@@ -179,28 +207,6 @@ class CountingBytes(bytes):
         made = bytes.__new__(cls, *args, **kwargs)
         _charge(len(made))
         return made
-
-    def __getitem__(self, key):
-        result = bytes.__getitem__(self, key)
-        if isinstance(key, slice):
-            _charge(len(result))
-            return _counting(result)
-        _charge(1)
-        return result
-
-    def __iter__(self):
-        for byte in bytes.__iter__(self):
-            _charge(1)
-            yield byte
-
-    def __contains__(self, item) -> bool:
-        _charge(len(self))
-        return bytes.__contains__(self, item)
-
-    def __add__(self, other):
-        result = bytes.__add__(self, other)
-        _charge(len(result))
-        return _counting(result)
 
     def __radd__(self, other):
         if not isinstance(other, bytes):  # a bytearray on the left: let its own += happen
@@ -212,34 +218,12 @@ class CountingBytes(bytes):
     __hash__ = bytes.__hash__
 
 
-class CountingBytearray(bytearray):
+class CountingBytearray(_Charging, bytearray):
     """``bytearray`` that charges the active WorkMeter (appending charges only the bytes appended)."""
 
     def __init__(self, *args, **kwargs):
         bytearray.__init__(self, *args, **kwargs)
         _charge(len(self))
-
-    def __getitem__(self, key):
-        result = bytearray.__getitem__(self, key)
-        if isinstance(key, slice):
-            _charge(len(result))
-            return _counting(result)
-        _charge(1)
-        return result
-
-    def __iter__(self):
-        for byte in bytearray.__iter__(self):
-            _charge(1)
-            yield byte
-
-    def __contains__(self, item) -> bool:
-        _charge(len(self))
-        return bytearray.__contains__(self, item)
-
-    def __add__(self, other):
-        result = bytearray.__add__(self, other)
-        _charge(len(result))
-        return _counting(result)
 
     def __iadd__(self, other):
         _charge(len(other))
