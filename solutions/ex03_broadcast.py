@@ -6,9 +6,9 @@ What you learn
 server must wait for new clients and for every client's next line at the
 same time.  Two designs do that: one thread per client (this exercise), or
 one thread that asks the kernel which sockets are ready, with ``select``,
-``poll`` or ``epoll`` (Python's ``selectors`` module; lesson 4 shows it side
-by side).  Threads keep each client's code a plain loop, which is why the
-chat starts with them:
+``poll`` or ``epoll`` (Python's ``selectors`` module), and never blocks on
+any of them.  Threads keep each client's code a plain loop, which is why
+the chat starts with them:
 
 - the *accept loop* (its own thread) accepts connections for ever and starts
   one thread per new connection;
