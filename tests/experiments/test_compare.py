@@ -143,6 +143,16 @@ def test_tcp_repairs_everything_udp_loses_its_share(tmp_path):
     # the receiver's sequence numbers tell the same story as the payloads
     assert udp["sequence_numbers"]["at_receiver"]["received"] == udp["delivered"]
     assert (tmp_path / "tcp.pcap").stat().st_size > 1000
+    # The router's capture holds the end of the run too (the /quit, both FINs
+    # of both connections, after the last retransmission), and says whether
+    # tcpdump missed any packet.  Without immediate mode the last block of
+    # packets was lost when tcpdump stopped, FINs included.
+    from lab.capture.decode import FIN
+    from lab.capture.files import read_pcap
+
+    fins = {(s.src, s.sport, s.dst, s.dport) for s in read_pcap(tmp_path / "tcp.pcap") if s.proto == "tcp" and s.flags & FIN}
+    assert len(fins) == 4, f"the capture lost the end of the run: FINs from {sorted(fins)}"
+    assert isinstance(tcp["wire"]["capture_dropped"], int), tcp["wire"]
     json.dumps(r)  # what --json prints
 
 
