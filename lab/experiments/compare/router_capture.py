@@ -62,6 +62,7 @@ class RouterCapture:
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
+            self._barrier()
             self.proc.send_signal(signal.SIGINT)  # tcpdump flushes the file on SIGINT
             try:
                 self.proc.wait(timeout=5)
@@ -73,10 +74,37 @@ class RouterCapture:
             found = re.search(r"(\d+) packets? dropped by kernel", said)
             self.kernel_drops = int(found.group(1)) if found else None
 
+    def _barrier(self, timeout: float = 5.0) -> None:
+        """Send one marker datagram through the router and wait until tcpdump has written it.
+
+        tcpdump writes packets in the order it reads them, so once the marker
+        is in the file, every packet of the run before it is too.  Without
+        this, SIGINT could stop a descheduled tcpdump before it had read the
+        last packets of the run (its FINs): 2 runs of 4 on a busy machine.
+        """
+        import socket
+
+        self._marker = b"chatlab-capture-barrier " + os.urandom(8).hex().encode()
+        with self.net.inside("client1"):
+            probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.sendto(self._marker, (self.net.address("server"), self.port))
+        finally:
+            probe.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self._marker in self.path.read_bytes():
+                    return
+            except FileNotFoundError:
+                pass
+            time.sleep(0.02)
+
     def analyse(self) -> dict:
         from lab.capture.files import read_pcap
 
-        segments = read_pcap(self.path)
+        marker = getattr(self, "_marker", None)
+        segments = [s for s in read_pcap(self.path) if not (marker and s.proto == "udp" and s.payload == marker)]
         found = count_retransmissions(segments)
         found["packets"] = len(segments)
         found["udp_datagrams"] = sum(1 for s in segments if s.proto == "udp")
