@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from lab.capture.decode import ACK, FIN, PSH, SYN, Segment
-from lab.experiments.compare import (DeliveryAccount, LossDecision, binomial_bounds, count_retransmissions,
+from lab.experiments.compare import (DeliveryAccount, Impairments, PathDecision, binomial_bounds, count_retransmissions,
                          expected_udp_delivery, message_index, message_text, percentiles, plot_compare,
                          run_compare)
 from lab.net.netlab import list_namespaces
@@ -51,14 +51,32 @@ def test_expected_delivery_and_bounds():
     assert lo < 128 < hi and lo > 60 and hi < 200
 
 
-def test_loss_decision_is_seeded_per_flow():
-    one = LossDecision(20, 5, "0:up")
-    two = LossDecision(20, 5, "0:up")
-    assert [one.drop() for _ in range(500)] == [two.drop() for _ in range(500)]
+def test_path_decision_is_seeded_per_flow():
+    path = Impairments(loss=20)
+    one = PathDecision(path, 5, "0:up")
+    two = PathDecision(path, 5, "0:up")
+    assert [one.next() for _ in range(500)] == [two.next() for _ in range(500)]
     share = one.drops / one.decisions
     assert 0.1 < share < 0.3
-    other = LossDecision(20, 5, "0:down")
-    assert [other.drop() for _ in range(500)] != [LossDecision(20, 5, "0:up").drop() for _ in range(500)]
+    other = PathDecision(path, 5, "0:down")
+    assert [other.next() for _ in range(500)] != [PathDecision(path, 5, "0:up").next() for _ in range(500)]
+
+
+def test_path_decision_drops_the_same_datagrams_whatever_else_it_does():
+    plain = PathDecision(Impairments(loss=10), 9, "0:up")
+    busy = PathDecision(Impairments(loss=10, duplicate=20, reorder=30, delay=0.001), 9, "0:up")
+    fates = [(plain.next(), busy.next()) for _ in range(2000)]
+    assert [a.dropped for a, _ in fates] == [b.dropped for _, b in fates]
+    assert all(a.dropped or (a.copies == 1 and a.delay == 0) for a, _ in fates)
+    assert 2000 * 0.9 * 0.2 * 0.7 < busy.duplicates < 2000 * 0.9 * 0.2 * 1.3
+    assert 2000 * 0.9 * 0.3 * 0.7 < busy.reordered < 2000 * 0.9 * 0.3 * 1.3
+    assert {b.delay for _, b in fates if not b.dropped} == {0.001, 0.001 + busy.impairments.reorder_delay}
+
+
+@pytest.mark.parametrize("bad", [dict(loss=-1), dict(duplicate=101), dict(reorder=200), dict(delay=-0.1)])
+def test_impairments_are_checked(bad):
+    with pytest.raises(ValueError):
+        Impairments(**bad)
 
 
 def _seg(n, seq, payload=b"", flags=ACK | PSH, src="10.0.0.1", sport=1000):

@@ -29,11 +29,12 @@ kernel's help, i.e. root).
 The package, one job a module:
 
 - :mod:`lab.experiments.compare.accounting` -- the scripted messages, what arrived of what
-  was sent, expected UDP delivery, seeded loss decisions, retransmissions
-  counted in a capture (sans-I/O)
+  was sent, expected UDP delivery, the seeded fate of each datagram on the
+  loopback relay, retransmissions counted in a capture (sans-I/O)
 - :mod:`lab.experiments.compare.tcp_half` -- the scripted chat over TCP (I/O)
-- :mod:`lab.experiments.compare.udp_half` -- the scripted chat over UDP, and the lossy UDP
-  relay on loopback (I/O)
+- :mod:`lab.experiments.compare.udp_half` -- the scripted chat over UDP (I/O)
+- :mod:`lab.experiments.compare.lossy_relay` -- the lossy UDP relay on loopback: drops,
+  duplicates, reorders, delays, seeded (I/O; also exercise 12's graded path)
 - :mod:`lab.experiments.compare.router_capture` -- tcpdump in the router, our count and
   Wireshark's (I/O)
 - :mod:`lab.experiments.compare.experiment` -- the whole experiment: emulated network or
@@ -41,18 +42,19 @@ The package, one job a module:
 - :mod:`lab.experiments.compare.notebook_helpers` -- run and plot from a notebook
 """
 
-from lab.experiments.compare.accounting import (PORT, RECEIVER, SENDER, DeliveryAccount, LossDecision, binomial_bounds,
-                                    count_retransmissions, expected_udp_delivery, message_index, message_text,
-                                    percentiles)
+from lab.experiments.compare.accounting import (PORT, RECEIVER, SENDER, DeliveryAccount, Fate, Impairments,
+                                                PathDecision, binomial_bounds, count_retransmissions,
+                                                expected_udp_delivery, message_index, message_text, percentiles)
 from lab.experiments.compare.experiment import DEFAULT_INTERVAL, can_use_namespaces, run_compare
 from lab.experiments.compare.notebook_helpers import compare_results, plot_compare
 from lab.experiments.compare.router_capture import RouterCapture, tshark_analysis
 from lab.experiments.compare.tcp_half import TCP_DRAIN_TIMEOUT, run_tcp_half
-from lab.experiments.compare.udp_half import UDP_DRAIN_TIME, LossyUdpRelay, run_udp_half
+from lab.experiments.compare.lossy_relay import LossyUdpRelay
+from lab.experiments.compare.udp_half import UDP_DRAIN_TIME, run_udp_half
 
 __all__ = [
     "DEFAULT_INTERVAL", "PORT", "RECEIVER", "SENDER", "TCP_DRAIN_TIMEOUT", "UDP_DRAIN_TIME",
-    "DeliveryAccount", "LossDecision", "LossyUdpRelay", "RouterCapture",
+    "DeliveryAccount", "Fate", "Impairments", "LossyUdpRelay", "PathDecision", "RouterCapture",
     "binomial_bounds", "can_use_namespaces", "compare_results", "count_retransmissions", "expected_udp_delivery",
     "message_index", "message_text", "percentiles", "plot_compare", "run_compare", "run_tcp_half", "run_udp_half",
     "tshark_analysis",

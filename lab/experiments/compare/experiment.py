@@ -12,7 +12,8 @@ from pathlib import Path
 from lab.experiments.compare.accounting import expected_udp_delivery
 from lab.experiments.compare.router_capture import RouterCapture
 from lab.experiments.compare.tcp_half import run_tcp_half
-from lab.experiments.compare.udp_half import LossyUdpRelay, run_udp_half
+from lab.experiments.compare.lossy_relay import LossyUdpRelay
+from lab.experiments.compare.udp_half import run_udp_half
 
 DEFAULT_INTERVAL = 0.01  # seconds between two messages of the scripted chat
 
