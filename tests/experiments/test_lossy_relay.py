@@ -180,3 +180,15 @@ def test_chatlab_relay_on_a_port_in_use():
                               cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"chatlab relay: cannot listen on UDP 127.0.0.1:{port}: Address already in use"
+
+
+def test_the_graded_runs_of_exercise_12_meet_every_impairment():
+    """The seeds of exercise 12's graded runs: the first 20 datagrams each way meet each impairment they claim."""
+    from tests.graded.test_ex12_reliable import RUNS
+
+    for name, (path, seed, _) in RUNS.items():
+        for flow in ("0:up", "0:down"):
+            decide = PathDecision(path, seed, flow)
+            fates = [decide.next() for _ in range(20)]
+            assert any(f.copies == 2 for f in fates) and any(f.delay > 0 for f in fates), (name, flow)
+            assert path.loss == 0 or any(f.dropped for f in fates), (name, flow)
