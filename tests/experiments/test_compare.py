@@ -13,7 +13,11 @@ from lab.capture.decode import ACK, FIN, PSH, SYN, Segment
 from lab.experiments.compare import (DeliveryAccount, Impairments, PathDecision, binomial_bounds, count_retransmissions,
                          expected_udp_delivery, message_index, message_text, percentiles, plot_compare,
                          run_compare)
+from lab.experiments.compare.accounting import count_reliable_on_wire, text_index
+from lab.experiments.compare.router_capture import tcpdump_stats
+from lab.udp import reliable
 from lab.net.netlab import list_namespaces
+from lab.commands.compare import explain, render
 from tests.helpers.unprivileged import as_unprivileged, explains_privileges
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -43,6 +47,7 @@ def test_message_text_round_trip():
     line = f"12:00:00 <sender> {message_text(42)}"
     assert message_index(line) == 42
     assert message_index(f"12:00:00 <other> {message_text(42)}") is None
+    assert text_index(message_text(7)) == 7 and text_index("hello") is None
 
 
 def test_expected_delivery_and_bounds():
@@ -107,6 +112,34 @@ def test_count_retransmissions_across_sequence_wrap():
     assert count_retransmissions(segs)["retransmissions"] == 1
 
 
+def _udp(n, src, dst, payload, sport=4000, dport=5050):
+    return Segment(number=n, ts_ns=n, proto="udp", src=src, dst=dst, sport=sport, dport=dport, payload=payload)
+
+
+def test_count_reliable_on_wire_per_leg():
+    enc = reliable.encode
+    s, f, r = "10.0.1.2", "10.0.0.2", "10.0.2.2"
+    segs = [
+        _udp(1, s, f, enc(reliable.SYN, 9)), _udp(2, f, r, enc(reliable.SYN, 9), sport=6000),
+        _udp(3, r, f, enc(reliable.ACK, 10), sport=5050, dport=6000), _udp(4, f, s, enc(reliable.ACK, 10), 5050, 4000),
+        _udp(5, s, f, enc(reliable.DATA, 10, b"a")), _udp(6, s, f, enc(reliable.DATA, 11, b"b")),
+        _udp(7, s, f, enc(reliable.DATA, 10, b"a")),  # resent: the first copy was lost after the router
+        _udp(8, f, r, enc(reliable.DATA, 11, b"b"), sport=6000), _udp(9, f, r, enc(reliable.DATA, 10, b"a"), sport=6000),
+        _udp(10, s, f, enc(reliable.BYE, 12)), _udp(11, s, f, b"J - alice ....", dport=5050),  # not ours: ignored
+    ]
+    found = count_reliable_on_wire(segs, sender=s)
+    assert found["datagrams"] == 10 and found["retransmissions_from_sender"] == 1
+    assert found["by_flow"][f"{s}:4000->{f}:5050"] == {"datagrams": 5, "acks": 0, "retransmissions": 1}
+    assert found["by_flow"][f"{r}:5050->{f}:6000"] == {"datagrams": 1, "acks": 1, "retransmissions": 0}
+
+
+def test_tcpdump_stats_are_read_from_its_last_words():
+    said = ("tcpdump: listening on any, link-type LINUX_SLL2 (Linux cooked v2), snapshot length 65560 bytes\n"
+            "618 packets captured\n1236 packets received by filter\n0 packets dropped by kernel\n")
+    assert tcpdump_stats(said) == {"captured": 618, "received_by_filter": 1236, "dropped_by_kernel": 0}
+    assert tcpdump_stats("tcpdump: killed") == {}
+
+
 # -- loopback fallback (no root needed) -------------------------------------------
 
 def test_loopback_udp_half_is_reproducible_and_lossy():
@@ -124,6 +157,20 @@ def test_loopback_udp_half_is_reproducible_and_lossy():
 def test_no_loss_on_loopback_delivers_everything():
     r = run_compare(loss=0, messages=50, seed=1, force_loopback=True)
     assert r["udp"]["delivered"] == 50 and r["udp"]["lost"] == 0
+    assert r["reliable"]["delivered"] == 50 and r["reliable"]["relay"]["dropped"] == 0
+
+
+def test_loopback_reliable_row_repairs_every_loss():
+    r = run_compare(loss=20, messages=60, seed=4, force_loopback=True)
+    rel = r["reliable"]
+    assert (rel["sent"], rel["delivered"], rel["lost"], rel["duplicated"], rel["out_of_order"]) == (60, 60, 0, 0, 0)
+    assert rel["in_order"] and rel["closed"]
+    assert rel["relay"]["dropped"] > 0 and rel["retransmissions"] > 0  # losses happened, and were repaired
+    # what the receiver saw of the repair: every retransmission that got through was a duplicate or filled a gap
+    assert rel["at_receiver"]["datagrams"] == rel["datagrams_sent"]["receiver"]  # one ACK per datagram
+    assert rel["datagrams_sent"]["sender"] >= 60 + 2 + rel["retransmissions"]  # SYN, 60 DATA, FIN, and resends
+    lines = explain(r)
+    assert any(line.startswith("Reliable UDP (the kit's Go-Back-N") and "60/60 in order" in line for line in lines)
 
 
 def test_cli_without_root_explains_and_runs_the_udp_half():
@@ -132,9 +179,10 @@ def test_cli_without_root_explains_and_runs_the_udp_half():
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and explains_privileges(proc.stderr)
     result = json.loads(proc.stdout)
-    assert {"tcp", "udp", "loss", "seed"} <= set(result) and result["seed"] == 3 and result["loss"] == 20
+    assert {"tcp", "udp", "reliable", "loss", "seed"} <= set(result) and result["seed"] == 3 and result["loss"] == 20
     for key in ("sent", "delivered", "lost", "duplicated", "out_of_order", "latency_ms"):
-        assert key in result["udp"]
+        assert key in result["udp"] and key in result["reliable"]
+    assert result["reliable"]["delivered"] == 60
 
 
 # -- the real experiment ------------------------------------------------------------
@@ -160,8 +208,24 @@ def test_tcp_repairs_everything_udp_loses_its_share(tmp_path):
     assert udp["lost"] == 200 - udp["delivered"] > 0
     # the receiver's sequence numbers tell the same story as the payloads
     assert udp["sequence_numbers"]["at_receiver"]["received"] == udp["delivered"]
-    assert (tmp_path / "tcp.pcap").stat().st_size > 1000
+    # reliable UDP: every message, once, in order, repaired by its own retransmissions
+    rel = r["reliable"]
+    assert (rel["delivered"], rel["lost"], rel["duplicated"], rel["out_of_order"]) == (200, 0, 0, 0), rel
+    assert rel["retransmissions"] > 0 and rel["router"]["dropped"] > 0
+    # the router saw every copy the sender sent (the sender's leg is captured before the loss rule)
+    wire = rel["wire"]
+    if wire_complete(r, "reliable"):
+        assert wire["retransmissions_from_sender"] == rel["retransmissions"], wire
+    else:
+        assert wire["retransmissions_from_sender"] <= rel["retransmissions"], wire
+    for proto in ("tcp", "udp", "reliable"):
+        assert (tmp_path / f"{proto}.pcap").stat().st_size > 1000
     json.dumps(r)  # what --json prints
+
+
+def wire_complete(results: dict, proto: str) -> bool:
+    """tcpdump said it dropped nothing (a live test compares only what it recorded itself)."""
+    return results[proto]["wire"]["tcpdump"].get("dropped_by_kernel") == 0
 
 
 def test_plot_compare_draws_both_protocols():
@@ -176,3 +240,31 @@ def test_plot_compare_draws_both_protocols():
     bars = fig.axes[0].patches
     assert [b.get_height() for b in bars] == [10, 0, 0, 0, 6, 4, 0, 0]  # TCP then UDP
     assert {t.get_text() for t in fig.axes[0].get_legend().get_texts()} == {"TCP", "UDP"}
+
+
+def _half(sent, delivered, p50, **extra):
+    lat = {"p50": p50, "p90": p50, "p99": p50, "max": p50}
+    return {"sent": sent, "delivered": delivered, "lost": sent - delivered, "duplicated": 0, "out_of_order": 0,
+            "latency_ms": lat, **extra}
+
+
+def test_render_shows_three_rows_within_80_columns(capsys):
+    results = {"note": "emulated network 'x'", "messages": 10, "loss": 20, "seed": 1, "mode": "netlab",
+               "expected_udp_delivery": 0.64,
+               "tcp": _half(10, 10, 900.0, in_order=True, retransmissions=3, retransmissions_tcp_info=4,
+                            wire={"packets": 40, "wireshark": {"retransmission": 3, "out_of_order": 0}},
+                            router={"forwarded": 30, "dropped": 6}),
+               "udp": _half(10, 6, 0.2, wire={"packets": 25}, router={"forwarded": 20, "dropped": 4}),
+               "reliable": _half(10, 10, 1500.0, in_order=True, window=32, retransmissions=9,
+                                 datagrams_sent={"sender": 21, "receiver": 15},
+                                 wire={"packets": 70, "retransmissions_from_sender": 9},
+                                 router={"forwarded": 60, "dropped": 12})}
+    render(results)
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80, out
+    table = out.split("┃")[1:5]
+    assert [cell.strip() for cell in table] == ["", "TCP", "UDP", "reliable UDP"]
+    assert "10/10 in order" in out and "1500 ms, is above TCP's 900 ms" in out
+    assert "so they agree (9 and 9)" in " ".join(out.split())
+    results["reliable"]["latency_ms"]["p50"] = 100.0
+    assert any("100 ms, is below TCP's 900 ms." in line for line in explain(results))

@@ -25,13 +25,19 @@ def message_text(index: int) -> str:
     return f"m{index:05d} the quick brown fox jumps over the lazy dog"
 
 
-_MESSAGE = re.compile(r"<" + SENDER + r"> m(\d{5}) ")
+_TEXT = re.compile(r"m(\d{5}) ")
+
+
+def text_index(text: str) -> int | None:
+    """The index of a scripted message from its text (as ``message_text`` made it), or None."""
+    found = _TEXT.match(text)
+    return int(found.group(1)) if found else None
 
 
 def message_index(server_line: str) -> int | None:
-    """The index of a scripted message in a server line, or None."""
-    found = _MESSAGE.search(server_line)
-    return int(found.group(1)) if found else None
+    """The index of a scripted message in a server line (``<sender> m00042 ...``), or None."""
+    _, said, text = server_line.partition(f"<{SENDER}> ")
+    return text_index(text) if said else None
 
 
 def percentiles(values: list[float]) -> dict:
@@ -195,3 +201,38 @@ def count_retransmissions(segments) -> dict:
             by_flow[key] = by_flow.get(key, 0) + 1
         highest[flow] = max(top or 0, end)
     return {"retransmissions": retrans, "segments_with_data": segments_with_data, "by_flow": by_flow}
+
+
+def count_reliable_on_wire(segments, sender: str) -> dict:
+    """The reliable UDP transfer in a capture: its datagrams and ACKs per flow, and retransmissions (pure).
+
+    A SYN, DATA or FIN whose number was already seen in the same flow is a
+    retransmission.  ``sender`` is the sending host's address: its flow is
+    the first leg (sender -> forwarder), where the capture sees every copy
+    the sender sent, so ``from_sender`` there equals the sender's own count;
+    on the second leg (forwarder -> receiver) only the copies that survived
+    the first crossing appear.  Datagrams of other formats are not counted.
+    """
+    from lab.udp.reliable import ACK, BYE, decode
+
+    flows: dict[str, dict] = {}
+    seen: dict[str, set] = {}
+    for seg in segments:
+        if seg.proto != "udp":
+            continue
+        got = decode(seg.payload)
+        if got is None:
+            continue
+        key = f"{seg.src}:{seg.sport}->{seg.dst}:{seg.dport}"
+        flow = flows.setdefault(key, {"datagrams": 0, "acks": 0, "retransmissions": 0, "src": seg.src})
+        flow["datagrams"] += 1
+        if got.kind == ACK:
+            flow["acks"] += 1
+        elif got.kind != BYE:
+            numbers = seen.setdefault(key, set())
+            if got.number in numbers:
+                flow["retransmissions"] += 1
+            numbers.add(got.number)
+    return {"datagrams": sum(f["datagrams"] for f in flows.values()),
+            "retransmissions_from_sender": sum(f["retransmissions"] for f in flows.values() if f["src"] == sender),
+            "by_flow": {key: {k: v for k, v in f.items() if k != "src"} for key, f in flows.items()}}

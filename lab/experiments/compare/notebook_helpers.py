@@ -13,7 +13,8 @@ def compare_results(loss: int = 20, messages: int = 200, seed: int | None = None
 def plot_compare(results: dict, axes=None):
     """Plot a compare result with matplotlib: counts side by side, then latency percentiles.
 
-    Returns the matplotlib Figure.  ``axes`` may be a pair of Axes to draw on.
+    One colour per row that ran (TCP, UDP, reliable UDP).  Returns the
+    matplotlib Figure.  ``axes`` may be a pair of Axes to draw on.
     """
     import matplotlib.pyplot as plt
 
@@ -21,13 +22,14 @@ def plot_compare(results: dict, axes=None):
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     else:
         fig = axes[0].figure
-    protos = [p for p in ("tcp", "udp") if "sent" in results.get(p, {})]
-    colors = {"tcp": "tab:blue", "udp": "tab:orange"}
+    protos = [p for p in ("tcp", "udp", "reliable") if "sent" in results.get(p, {})]
+    colors = {"tcp": "tab:blue", "udp": "tab:orange", "reliable": "tab:green"}
+    labels = {"tcp": "TCP", "udp": "UDP", "reliable": "reliable UDP"}
     counts = ["delivered", "lost", "duplicated", "out_of_order"]
     width = 0.8 / max(1, len(protos))
     for k, proto in enumerate(protos):
         xs = [i + k * width for i in range(len(counts))]
-        bars = axes[0].bar(xs, [results[proto][c] for c in counts], width, label=proto.upper(), color=colors[proto])
+        bars = axes[0].bar(xs, [results[proto][c] for c in counts], width, label=labels[proto], color=colors[proto])
         axes[0].bar_label(bars, fontsize=8)
     axes[0].set_xticks([i + width * (len(protos) - 1) / 2 for i in range(len(counts))])
     axes[0].set_xticklabels([c.replace("_", " ") for c in counts])
@@ -38,12 +40,12 @@ def plot_compare(results: dict, axes=None):
     for k, proto in enumerate(protos):
         lat = results[proto]["latency_ms"]
         xs = [i + k * width for i in range(len(marks))]
-        axes[1].bar(xs, [lat[m] or 0 for m in marks], width, label=proto.upper(), color=colors[proto])
+        axes[1].bar(xs, [lat[m] or 0 for m in marks], width, label=labels[proto], color=colors[proto])
     axes[1].set_xticks([i + width * (len(protos) - 1) / 2 for i in range(len(marks))])
     axes[1].set_xticklabels(marks)
     axes[1].set_yscale("log")
     axes[1].set_ylabel("latency of delivered messages (ms, log scale)")
-    axes[1].set_title("latency: TCP waits for retransmissions" if "tcp" in protos else "latency")
+    axes[1].set_title("latency: repair means waiting for retransmissions" if len(protos) > 1 else "latency")
     axes[1].legend()
     fig.tight_layout()
     return fig
