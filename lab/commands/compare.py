@@ -62,6 +62,8 @@ def render(results: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from lab.experiments.compare.explain import explain
+
     console = Console()
     console.print(results["note"], markup=False)
     tcp, udp, reliable = results["tcp"], results["udp"], results.get("reliable", {"skipped": "not run"})
@@ -94,50 +96,6 @@ def render(results: dict) -> None:
     console.print(table)
     for line in explain(results):
         console.print(line, markup=False)
-
-
-def explain(results: dict) -> list[str]:
-    """What the table says, in sentences built from its own numbers."""
-    tcp, udp, reliable = results["tcp"], results["udp"], results.get("reliable")
-    share = results["expected_udp_delivery"]
-    lines = [f"Each message crosses the lossy path twice (sender -> server's host -> receiver): UDP should "
-             f"deliver about (1 - {results['loss'] / 100:g})^2 = {share:.0%}; it delivered "
-             f"{udp['delivered']}/{udp['sent']}. UDP never resends, so what is lost stays lost."]
-    if "skipped" not in tcp:
-        lines.append(f"TCP delivered {tcp['delivered']}/{tcp['sent']} "
-                     f"{'in order' if tcp.get('in_order') else 'NOT in order'}: every lost segment was sent "
-                     "again; a message behind a lost one waits for it (head-of-line blocking), and after a "
-                     "timeout the congestion window collapses and the timer backs off.")
-    else:
-        lines.append(f"TCP: {tcp['skipped']}")
-    if reliable and "skipped" not in reliable:
-        sent = reliable["datagrams_sent"]["sender"]
-        text = (f"Reliable UDP (the kit's Go-Back-N, lab/udp/reliable.py, window {reliable['window']}) delivered "
-                f"{reliable['delivered']}/{reliable['sent']} {'in order' if reliable['in_order'] else 'NOT in order'}"
-                f": its sender sent {sent} datagrams for {reliable['sent']} messages, {reliable['retransmissions']} of "
-                "them again, because every loss waits for the timer (200 ms at least, backing off) and then the "
-                "whole window goes again.")
-        if "skipped" not in tcp and tcp["latency_ms"]["p50"] is not None and reliable["latency_ms"]["p50"] is not None:
-            slower = reliable["latency_ms"]["p50"] > tcp["latency_ms"]["p50"]
-            text += (f" Its median latency, {reliable['latency_ms']['p50']:.0f} ms, is "
-                     f"{'above' if slower else 'below'} TCP's {tcp['latency_ms']['p50']:.0f} ms"
-                     + (": Linux's TCP repairs most losses within a round trip (SACK, RACK-TLP) instead of "
-                        "waiting for its timer." if slower else "."))
-        lines.append(text)
-    if results["mode"] == "netlab" and "wire" in tcp:
-        text = ("Counters: the router's run only while the loss is on; its capture also holds the joins "
-                "(or the SYN) before and the goodbyes after. TCP's own count is TCP_INFO's total_retrans "
-                "of the sockets that sent, in MSS units: a resent burst that crosses the link as one "
-                "packet counts once on the wire and several times there.")
-        if reliable and "wire" in reliable:
-            seen, counted = reliable["wire"]["retransmissions_from_sender"], reliable["retransmissions"]
-            dropped = reliable["wire"].get("tcpdump", {}).get("dropped_by_kernel")
-            text += (" Reliable UDP's own count is its sender's; the capture of the sender's leg holds every "
-                     f"copy it sent, so they agree ({seen} and {counted})." if seen == counted else
-                     f" Reliable UDP: the capture holds {seen} of the sender's {counted} retransmissions "
-                     f"(tcpdump says it dropped {dropped} packets).")
-        lines.append(text)
-    return lines
 
 
 def run(args: argparse.Namespace) -> int:

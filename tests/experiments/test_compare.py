@@ -17,7 +17,8 @@ from lab.experiments.compare.accounting import count_reliable_on_wire, text_inde
 from lab.experiments.compare.router_capture import tcpdump_stats
 from lab.udp import reliable
 from lab.net.netlab import list_namespaces
-from lab.commands.compare import explain, render
+from lab.commands.compare import render
+from lab.experiments.compare.explain import explain
 from tests.helpers.unprivileged import as_unprivileged, explains_privileges
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -49,3 +49,31 @@ def plot_compare(results: dict, axes=None):
     axes[1].legend()
     fig.tight_layout()
     return fig
+
+
+def three_rows(results: dict) -> list[dict]:
+    """The experiment's rows (TCP, UDP, reliable UDP) as dicts, for a notebook table (lab.notebook.table).
+
+    Columns: delivered, in order, latency p50 / max, retransmissions (TCP:
+    counted on the wire when captured, else TCP_INFO; reliable UDP: its
+    sender's count) and, when the router captured, the packets it saw.  A
+    row that did not run says "skipped" (the experiment's note says why).
+    """
+    rows = []
+    captured = any("wire" in results.get(key, {}) for key in ("tcp", "udp", "reliable"))
+    columns = ["protocol", "delivered", "in order", "latency p50 / max (ms)", "retransmissions"]
+    columns += ["packets the router saw"] if captured else []
+    for key, name in (("tcp", "TCP"), ("udp", "UDP"), ("reliable", "reliable UDP")):
+        half = results.get(key, {})
+        if "sent" not in half:
+            rows.append({column: "-" for column in columns} | {"protocol": name, "delivered": "skipped"})
+            continue
+        lat = half["latency_ms"]
+        row = {"protocol": name, "delivered": f"{half['delivered']} / {half['sent']}",
+               "in order": "yes" if half["out_of_order"] == 0 and half["duplicated"] == 0 else "no",
+               "latency p50 / max (ms)": " / ".join("-" if v is None else f"{v:.1f}" for v in (lat["p50"], lat["max"])),
+               "retransmissions": "none" if key == "udp" else half.get("retransmissions", "-")}
+        if captured:
+            row["packets the router saw"] = half.get("wire", {}).get("packets", "-")
+        rows.append(row)
+    return rows
