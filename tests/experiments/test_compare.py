@@ -241,6 +241,11 @@ def test_plot_compare_draws_both_protocols():
     bars = fig.axes[0].patches
     assert [b.get_height() for b in bars] == [10, 0, 0, 0, 6, 4, 0, 0]  # TCP then UDP
     assert {t.get_text() for t in fig.axes[0].get_legend().get_texts()} == {"TCP", "UDP"}
+    results["reliable"] = {"sent": 10, "delivered": 10, "lost": 0, "duplicated": 0, "out_of_order": 0,
+                           "latency_ms": lat}
+    fig = plot_compare(results)
+    assert [b.get_height() for b in fig.axes[0].patches][8:] == [10, 0, 0, 0]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["TCP", "UDP", "reliable UDP"]
 
 
 def _half(sent, delivered, p50, **extra):

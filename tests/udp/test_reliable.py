@@ -188,6 +188,37 @@ def test_receiver_reassembles_drops_duplicates_and_acks_cumulatively():
     assert (rx.duplicates, rx.out_of_order, rx.delivered_bytes) == (2, 3, 4)
 
 
+# -- on sockets -----------------------------------------------------------------------------------
+
+def test_receiver_socket_answers_the_first_sender_only():
+    import socket
+
+    def udp():
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(5)
+        return sock
+
+    rx_sock, alice, mallory = udp(), udp(), udp()
+    try:
+        rx = r.ReceiverSocket(rx_sock)
+        target = rx_sock.getsockname()
+        mallory.sendto(_data(1, b"early"), target)  # before any SYN: nobody to answer
+        assert rx.on_readable() == [] and rx.peer is None
+        alice.sendto(r.encode(r.SYN, 0), target)
+        assert rx.on_readable() == [] and rx.peer == alice.getsockname()
+        assert alice.recvfrom(64)[0] == _ack(1)
+        mallory.sendto(_data(1, b"forged"), target)  # another address: ignored, not answered
+        assert rx.on_readable() == [] and rx.receiver.datagrams == 1
+        alice.sendto(_data(1, b"hello"), target)
+        assert rx.on_readable() == [b"hello"] and alice.recvfrom(64)[0] == _ack(2)
+        alice.sendto(r.encode(r.BYE, 2), target)
+        assert rx.on_readable() == [] and rx.bye and rx.acks_sent == 2
+    finally:
+        for sock in (rx_sock, alice, mallory):
+            sock.close()
+
+
 # -- whole transfers, simulated ------------------------------------------------------------------
 
 def simulate(payloads, seed, loss=0.0, duplicate=0.0, reorder=0.0, window=8, isn=None, one_way=0.005,
