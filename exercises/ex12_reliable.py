@@ -149,7 +149,7 @@ def seq_add(seq: int, n: int) -> int:
     ``seq_add(2**32 - 1, 1) == 0``, ``seq_add(5, 3) == 8``.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex12_reliable: seq_add() is not written yet")
+    raise NotImplementedError("write seq_add() in exercises/ex12_reliable.py")
 
 
 def seq_diff(a: int, b: int) -> int:
@@ -163,7 +163,7 @@ def seq_diff(a: int, b: int) -> int:
     and with all 32 bits.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex12_reliable: seq_diff() is not written yet")
+    raise NotImplementedError("write seq_diff() in exercises/ex12_reliable.py")
 
 
 # --- retransmission timeouts: a fixed one (given) and RFC 6298's (step 5) ---------------
@@ -216,12 +216,12 @@ class RttEstimator:
     def sample(self, rtt: float) -> None:
         """Take one round-trip time RTT (seconds) into ``srtt``, ``rttvar`` and ``rto``."""
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex12_reliable: sample() is not written yet")
+        raise NotImplementedError("write sample() in exercises/ex12_reliable.py")
 
     def backoff(self) -> None:
         """The timer expired: double ``rto``, at most ``max_rto``."""
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex12_reliable: backoff() is not written yet")
+        raise NotImplementedError("write backoff() in exercises/ex12_reliable.py")
 
 
 DEFAULT_MAX_RTO = 1.0
@@ -338,7 +338,7 @@ class Sender:
         ``deadline = now + timer.rto`` (RFC 6298, rule 5.1).
         """
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex12_reliable: fill_window() is not written yet")
+        raise NotImplementedError("write fill_window() in exercises/ex12_reliable.py")
 
     def on_ack(self, ack: int, now: float) -> None:
         """``ACK ack`` arrived at time NOW: every datagram numbered before ACK has arrived.
@@ -358,7 +358,7 @@ class Sender:
           timer.rto``, or stop it (``None``) when nothing is (rules 5.2, 5.3).
         """
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex12_reliable: on_ack() is not written yet")
+        raise NotImplementedError("write on_ack() in exercises/ex12_reliable.py")
 
     def on_timer(self, now: float) -> list[bytes]:
         """The timer expired at NOW: return the datagrams to send again, oldest first.
@@ -370,7 +370,7 @@ class Sender:
         stop the timer (``None``) and return ``[]``.
         """
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex12_reliable: on_timer() is not written yet")
+        raise NotImplementedError("write on_timer() in exercises/ex12_reliable.py")
 
 
 # --- step 4: the receiver ------------------------------------------------------------------
@@ -437,7 +437,7 @@ class Receiver:
           cumulative, and a duplicate means our last ACK may have been lost.
         """
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex12_reliable: on_segment() is not written yet")
+        raise NotImplementedError("write on_segment() in exercises/ex12_reliable.py")
 
 
 # --- the socket loops (given) ----------------------------------------------------------------
