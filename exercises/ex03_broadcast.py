@@ -181,7 +181,7 @@ class BroadcastServer:
         relaying someone else's line, and the whole room would wait with it.
         """
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex03_broadcast: offer() is not written yet")
+        raise NotImplementedError("write offer() in exercises/ex03_broadcast.py")
 
     def _send_loop(self, conn: socket.socket, outbox: queue.Queue) -> None:
         """The writer thread of one connection: send what its queue holds, in order.
@@ -193,7 +193,7 @@ class BroadcastServer:
         CONN, so it is the only one a slow client makes wait.
         """
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex03_broadcast: _send_loop() is not written yet")
+        raise NotImplementedError("write _send_loop() in exercises/ex03_broadcast.py")
 
     def broadcast(self, line: bytes, exclude: socket.socket | None = None) -> None:
         """Queue LINE (already encoded, ends with CRLF) for every client except EXCLUDE.

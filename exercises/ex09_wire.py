@@ -201,7 +201,7 @@ def rtt_samples(segments: list[Segment]) -> list[tuple[int, int, float]]:
     order of the ACKs.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex09_wire: rtt_samples() is not written yet")
+    raise NotImplementedError("write rtt_samples() in exercises/ex09_wire.py")
 
 
 def bytes_in_flight(segments: list[Segment]) -> list[int | None]:
@@ -214,7 +214,7 @@ def bytes_in_flight(segments: list[Segment]) -> list[int | None]:
     in this direction instead.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex09_wire: bytes_in_flight() is not written yet")
+    raise NotImplementedError("write bytes_in_flight() in exercises/ex09_wire.py")
 
 
 def retransmissions(segments: list[Segment]) -> list[int]:
@@ -227,7 +227,7 @@ def retransmissions(segments: list[Segment]) -> list[int]:
     none: see What you learn.)
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex09_wire: retransmissions() is not written yet")
+    raise NotImplementedError("write retransmissions() in exercises/ex09_wire.py")
 
 
 def annotate(segments: list[Segment]) -> list[str]:

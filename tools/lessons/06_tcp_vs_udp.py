@@ -269,6 +269,103 @@ count it. That is what exercise 6 asks you to write.
   `--loss 40`; or build the network by hand with `sudo .venv/bin/chatlab netlab up --loss 20`
   and run `chatlab server` / `chatlab client` inside its hosts (docs/NETLAB.md).
 """),
+("md", r"""
+## Going further: reliable delivery over UDP (exercise 12)
+
+An application can make UDP reliable itself: number the datagrams,
+acknowledge them, send again what is not acknowledged in time. That is
+TCP's job, rebuilt on top of UDP; exercise 12 has you write it, and the
+kit has a reference of its own (`lab/udp/reliable.py`). The experiment
+above ran it as a third row, on the same 200 messages, through the same
+lossy path (twice across it, like the chat's messages):
+
+* the sender numbers every datagram (32 bits, wrapping around) and keeps up
+  to 32 of them in flight before the first acknowledgement returns: a
+  **sliding window**;
+* the receiver answers every datagram with a **cumulative ACK**, "I have
+  every datagram before *n*", keeps the ones that arrive early, drops
+  duplicates, and hands the messages over in order;
+* what is not acknowledged within the **retransmission timeout** is sent
+  again, and the whole window with it (**Go-Back-N**). The timeout follows
+  the round-trip time the way RFC 6298 computes it for TCP: at least 200 ms
+  (Linux's minimum; the RFC says 1 s), doubling after each expiry (capped at
+  1 s here, where RFC 6298 allows a cap only at 60 s or more: nothing on
+  this path is congested).
+
+**Predict:**
+
+1. How many of the 200 messages does reliable UDP deliver, and in which order?
+2. How many datagrams does its sender send: about 200, like plain UDP, or more?
+3. Its latency: closer to plain UDP's (a fraction of a millisecond) or to
+   TCP's? What does a message that crossed the path fine wait for?
+"""),
+("code", r"""
+from lab.experiments.compare import run_compare, three_rows
+from lab.experiments.compare.explain import explain_reliable
+
+if "sent" not in results.get("reliable", {}):
+    nb.note("These results have no reliable UDP row: it runs now, through lossy relays on 127.0.0.1.")
+    results["reliable"] = run_compare(loss=20, messages=200, seed=7, force_loopback=True)["reliable"]
+rel = results["reliable"]
+nb.show(nb.table(three_rows(results), f"{results['messages']} messages, {results['loss']} % loss per crossing"))
+print(explain_reliable(results))
+"""),
+("md", r"""
+Checked on what was just measured (the cell stops with ✗ if the run
+disagrees):
+"""),
+("code", r"""
+def claim(ok, text):
+    if not ok:
+        raise AssertionError(f"✗ not what this run measured: {text}")
+    print(f"✓ {text}")
+
+at_rx = rel["at_receiver"]
+claim(rel["delivered"] == rel["sent"] and rel["lost"] == 0, f"reliable UDP delivered all {rel['sent']} messages")
+claim(rel["out_of_order"] == 0 and rel["duplicated"] == 0,
+      f"in order and each once, although {at_rx['duplicates']} datagrams reached the receiver twice and "
+      f"{at_rx['out_of_order']} arrived ahead of a gap")
+claim(rel["retransmissions"] > 0, f"its sender sent {rel['retransmissions']} datagrams again")
+claim(rel["datagrams_sent"]["sender"] > results["udp"]["sent"],
+      f"{rel['datagrams_sent']['sender']} datagrams for {rel['sent']} messages (plain UDP: one each), "
+      f"and {rel['datagrams_sent']['receiver']} ACKs back")
+if "wire" in rel and rel["wire"]["tcpdump"].get("dropped_by_kernel") == 0:
+    claim(rel["wire"]["retransmissions_from_sender"] == rel["retransmissions"],
+          "the router's capture holds every retransmission the sender counted "
+          f"({rel['wire']['retransmissions_from_sender']})")
+"""),
+("md", r"""
+What to read in it:
+
+* **Everything arrives, in order**, as over TCP: the receiver's
+  reassembly hides the duplicates and the reordering it saw.
+* **Many more datagrams.** Every timeout sends the whole window again,
+  including datagrams that had arrived: a cumulative ACK says where the
+  first gap is, and nothing about what came after it. That is why
+  Go-Back-N's receiver sees so many duplicates. Selective repeat would
+  resend only the gaps, but it needs an acknowledgement per datagram; TCP
+  gets the same knowledge from **SACK** (RFC 2018), which Linux uses.
+* **Latency.** A message that crossed fine still waits for every message
+  before it (the receiver delivers in order: head-of-line blocking, as in
+  TCP), and every loss costs at least one timeout, 200 ms or more, doubling
+  while the retransmissions are lost too. Linux's TCP need not wait for its
+  timer for most losses: with SACK and **RACK-TLP** (RFC 8985) it resends a
+  lost segment about one round trip after a later segment is acknowledged
+  (the textbook rule, "fast retransmit after three duplicate ACKs", RFC
+  5681, is the older form of the same idea). It falls back on its timer
+  when the retransmission or the ACKs are lost too, which at 20 % loss in
+  both directions is often, and its congestion window collapses after each
+  timeout: that is why TCP's latency is counted in seconds here as well.
+  Compare the rows' p50 and max above.
+* Making UDP reliable is what **QUIC** (RFC 9000, 9002, under HTTP/3)
+  does, with TCP's improvements (selective acknowledgements, loss detection
+  without waiting for the timer) and congestion control.
+
+Exercise 12: [`exercises/ex12_reliable.py`](../exercises/ex12_reliable.py),
+graded step by step (`python -m pytest tests/graded/test_ex12_reliable.py`);
+try your work through a lossy path with `chatlab relay`
+([docs/EXERCISES.md](../docs/EXERCISES.md), [docs/UDP.md](../docs/UDP.md)).
+"""),
 ("code", r"""
 lesson.cleanup();
 """),
