@@ -7,24 +7,40 @@ import json
 import subprocess
 import sys
 
-HELP = "an emulated network of hosts in namespaces, with loss"
+HELP = "an emulated network of hosts in namespaces: delay, rate, queue, loss"
 DESCRIPTION = (
     "Build a small network of real hosts on this machine (Linux network namespaces): "
-    "a server, N clients and a router between them that can drop a share of the packets "
-    "it forwards (nftables) and limit the rate (tbf). Needs root."
+    "a server, N clients and a router between them that can delay, rate-limit (tbf, with a finite queue), "
+    "lose, reorder and duplicate the packets it forwards, seeded so that a run can be replayed. Needs root."
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="up|status|exec|down", required=True)
-    up = sub.add_parser("up", help="create the lab (again: re-apply loss and rate)")
+    up = sub.add_parser("up", help="create the lab (again: re-apply its settings)",
+                        description="Create the lab. The router can add a delay, limit the rate with a finite "
+                                    "queue, lose, reorder and duplicate packets (docs/NETLAB.md).")
     up.add_argument("--clients", type=int, default=3, help="number of client hosts (default 3)")
+    up.add_argument("--delay", default=None, metavar="TIME",
+                    help="one-way delay added in each direction, e.g. 40ms (the round trip grows by twice this)")
+    up.add_argument("--rate", default=None, metavar="RATE", help="rate limit of each router link, e.g. 2mbit (tbf)")
+    up.add_argument("--queue", default=None, metavar="SIZE",
+                    help="the router's queue for the rate limit, e.g. 32kb; full = tail drop "
+                         "(default: 100 ms at the rate, at least 8 full-size packets)")
     up.add_argument("--loss", type=int, default=0, metavar="PCT",
                     help="percentage of forwarded packets the router drops, each direction (default 0)")
-    up.add_argument("--rate", default=None, help="rate limit on each router link, e.g. 1mbit (tbf)")
-    up.add_argument("--delay", type=float, default=None, metavar="MS", help="added delay (netem, if the kernel has it)")
-    up.add_argument("--reorder", type=float, default=None, metavar="PCT", help="reordering (netem, if the kernel has it)")
-    status = sub.add_parser("status", help="show hosts, addresses, loss counters and qdiscs")
+    up.add_argument("--reorder", type=int, default=0, metavar="PCT",
+                    help="percentage of packets held back (--reorder-gap) so that later ones overtake them")
+    up.add_argument("--reorder-gap", default="10ms", metavar="TIME",
+                    help="how much longer a reordered packet is held (default 10ms; the kit's TUN stage)")
+    up.add_argument("--duplicate", type=int, default=0, metavar="PCT", help="percentage of packets sent twice")
+    up.add_argument("--seed", type=int, default=None,
+                    help="replay: the same seed makes the same decisions for the n-th packet of each direction "
+                         "(uses the kit's TUN stage)")
+    up.add_argument("--stage", choices=("auto", "tun", "netem", "nftables"), default="auto",
+                    help="what shapes the traffic: auto (default), tun (the kit's delay stage), netem (the kernel's, "
+                         "if it has it), nftables (loss only)")
+    status = sub.add_parser("status", help="show hosts, addresses, the stage, its settings and counters")
     status.add_argument("--json", action="store_true", help="print one JSON object")
     ex = sub.add_parser("exec", help="run a command on a host: exec client1 -- ping 10.77.0.2")
     ex.add_argument("host", help="router, server, client1, client2, ...")
@@ -38,9 +54,11 @@ def _print_status(st: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from lab.net.shaping import LinkSettings, describe
+
+    console = Console(highlight=False)
     if not any(h["up"] for h in st["hosts"]):
-        console.print(f"lab {st['prefix']!r} is down")
+        console.print(f"lab {st['prefix']!r} is down", markup=False)
         return
     table = Table(title=f"lab {st['prefix']!r} ({'up' if st['up'] else 'INCOMPLETE'})")
     for col in ("host", "namespace", "interface and address"):
@@ -48,19 +66,37 @@ def _print_status(st: dict) -> None:
     for h in st["hosts"]:
         table.add_row(h["host"], h["netns"] if h["up"] else f"{h['netns']} (missing)", "\n".join(h["addresses"]))
     console.print(table)
-    if st["loss"] is not None:
-        line = f"router loss: {st['loss']} % of forwarded packets"
-        if st["forwarded"] is not None:
-            line += f"; so far {st['forwarded']} forwarded, {st['dropped'] or 0} dropped"
-        console.print(line, markup=False)
+    stage = st.get("stage")
+    if not stage:
+        return
+    name = {"tun": "the kit's TUN delay stage (lab/net/delay_stage.py)", "netem": "the kernel's netem qdisc",
+            "nftables": "nftables in the router (loss only, no delay)"}[stage["name"]]
+    settings = {k: v for k, v in stage["settings"].items() if k in LinkSettings.__dataclass_fields__}
+    console.print(f"stage: {name}", markup=False)
+    console.print(f"  {describe(LinkSettings(**settings), stage['name'])}", markup=False)
+    if stage["name"] == "tun":
+        if not stage.get("running"):
+            console.print("  the stage process is NOT running: forwarded packets are dropped; "
+                          "run `chatlab netlab up` again", style="bold red", markup=False)
+        else:
+            console.print(f"  process {stage['pid']}, {stage['cpu_seconds']:.2f} s of CPU so far, "
+                          f"{stage['held']} packets held now", markup=False)
+    c = stage["counters"]
+    rows = [("received by the stage", c.get("received")), ("forwarded", c.get("forwarded")),
+            ("dropped by loss", c.get("dropped_loss")), ("dropped by the netem qdisc", c.get("dropped_netem")),
+            ("dropped by the full queue (tbf)", c.get("dropped_queue")),
+            ("dropped: stage full", c.get("dropped_full") or None), ("reordered", c.get("reordered")),
+            ("duplicated", c.get("duplicated"))]
+    for label, value in rows:
+        if value is not None:
+            console.print(f"  {label:<32} {value:>10,}", markup=False)
     for dev, q in st["qdiscs"].items():
-        console.print(f"  {dev}: {q}", markup=False)
-    if not st.get("netem"):
-        console.print("netem (delay/reordering) is not available in this kernel; loss and rate work", markup=False)
+        console.print(f"  {dev}: {q or 'no qdisc'}", markup=False)
 
 
 def run(args: argparse.Namespace) -> int:
     from lab.net.netlab import Netlab, NetlabError, discover, privilege_problem, sigterm_as_interrupt
+    from lab.net.shaping import describe
 
     problem = privilege_problem()
     if problem:
@@ -69,7 +105,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "up":
             net = Netlab(prefix=args.prefix, clients=args.clients, loss=args.loss, rate=args.rate,
-                         delay_ms=args.delay, reorder=args.reorder, keep=True)
+                         delay_ms=args.delay, reorder=args.reorder, queue=args.queue,
+                         reorder_gap_ms=args.reorder_gap, duplicate=args.duplicate, seed=args.seed,
+                         stage=args.stage, keep=True)
             with sigterm_as_interrupt():
                 try:
                     net.up()
@@ -81,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
                 print(note)
             print(f"lab {net.prefix!r} is up: server {net.address('server')}, "
                   + ", ".join(f"client{k} {net.address(f'client{k}')}" for k in range(1, net.clients + 1))
-                  + f"; router loss {net.loss} %")
+                  + f"; router: {describe(net.settings, net.active_stage)} ({net.active_stage} stage)")
             print(f"try: chatlab netlab exec client1 -- ping -c 3 {net.address('server')}")
             return 0
         net = discover(args.prefix)
