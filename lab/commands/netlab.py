@@ -16,7 +16,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", metavar="up|status|exec|down", required=True)
+    sub = parser.add_subparsers(dest="action", metavar="up|status|measure|exec|down", required=True)
     up = sub.add_parser("up", help="create the lab (again: re-apply its settings)",
                         description="Create the lab. The router can add a delay, limit the rate with a finite "
                                     "queue, lose, reorder and duplicate packets (docs/NETLAB.md).")
@@ -42,11 +42,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          "if it has it), nftables (loss only)")
     status = sub.add_parser("status", help="show hosts, addresses, the stage, its settings and counters")
     status.add_argument("--json", action="store_true", help="print one JSON object")
+    measure = sub.add_parser("measure", help="measure the lab: ping and TCP round trips, throughput, stage CPU",
+                             description="Measure a lab that is up (client1 -> server): ICMP echo round trips, "
+                                         "one bulk TCP transfer (handshake time, goodput, the sender's smoothed "
+                                         "RTT), and the CPU the delay stage used per 1,000 packets.")
+    measure.add_argument("--bytes", type=int, default=2_000_000, help="size of the TCP transfer (default 2000000)")
+    measure.add_argument("--json", action="store_true", help="print one JSON object")
     ex = sub.add_parser("exec", help="run a command on a host: exec client1 -- ping 10.77.0.2")
     ex.add_argument("host", help="router, server, client1, client2, ...")
     ex.add_argument("argv", nargs=argparse.REMAINDER, help="the command, after --")
     sub.add_parser("down", help="remove the lab and everything in it")
-    for p in (up, status, ex, sub.choices["down"]):
+    for p in (up, status, measure, ex, sub.choices["down"]):
         p.add_argument("--prefix", default="chatlab", help="name prefix of the lab's namespaces (default chatlab)")
 
 
@@ -94,6 +100,43 @@ def _print_status(st: dict) -> None:
         console.print(f"  {dev}: {q or 'no qdisc'}", markup=False)
 
 
+def _load_settings(net) -> None:
+    """Give a discovered lab the settings it was brought up with (kept in the router)."""
+    from lab.net.shaping import LinkSettings
+
+    remembered = net.remembered()
+    net.active_stage = remembered.get("stage", "nftables")
+    known = {k: v for k, v in remembered.items() if k in LinkSettings.__dataclass_fields__}
+    net.settings = LinkSettings(**known) if known else net.settings
+
+
+def _measure_text(r: dict) -> str:
+    from lab.net.shaping import format_rate
+
+    c, p, t = r["configured"], r["ping_ms"], r["tcp"]
+    lines = [f"configured: {c['round_trip_added_ms']:g} ms added to the round trip, "
+             + (f"rate {format_rate(c['rate_bits'])}, queue {c['queue_bytes']:,} bytes, " if c["rate_bits"] else "")
+             + f"loss {c['loss']} % ({c['stage']} stage)"]
+    if p["answered"]:
+        lines.append(f"ping: {p['answered']} of {p['sent']} answered, round trip min {p['min']} ms, "
+                     f"median {p['median']} ms, max {p['max']} ms")
+    else:
+        lines.append(f"ping: none of {p['sent']} echo requests was answered")
+    lines.append(f"TCP handshake (connect): {t['handshake_ms']} ms")
+    if t["goodput_bits"]:
+        lines.append(f"TCP: {t['bytes']:,} bytes in {t['seconds']} s = {format_rate(t['goodput_bits'])} of data"
+                     + (f" ({100 * t['goodput_bits'] / c['rate_bits']:.0f} % of the rate)" if c["rate_bits"] else ""))
+    lines.append(f"the sender's smoothed RTT at the end (TCP_INFO): {t['srtt_ms']} ms "
+                 "(includes the time spent in the router's queue)")
+    if t["retransmissions"] is not None:
+        lines.append(f"retransmissions (TCP_INFO): {t['retransmissions']}")
+    s = r["stage_cpu"]
+    if s and s["ms_per_1000_packets"] is not None:
+        lines.append(f"delay stage: {s['packets']:,} packets, {s['cpu_seconds']} s of CPU = "
+                     f"{s['ms_per_1000_packets']} ms per 1,000 packets")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     from lab.net.netlab import Netlab, NetlabError, discover, privilege_problem, sigterm_as_interrupt
     from lab.net.shaping import describe
@@ -129,6 +172,16 @@ def run(args: argparse.Namespace) -> int:
                 print(json.dumps(st))
             else:
                 _print_status(st)
+            return 0
+        if args.action == "measure":
+            if not net.is_up():
+                print(f"chatlab netlab: lab {args.prefix!r} is not up; run `chatlab netlab up` first", file=sys.stderr)
+                return 1
+            from lab.net.measure import measure
+
+            _load_settings(net)
+            result = measure(net, nbytes=args.bytes)
+            print(json.dumps(result) if args.json else _measure_text(result))
             return 0
         if args.action == "down":
             had = net.existing()

@@ -87,10 +87,10 @@ def parse_size_bytes(value: str | int | None) -> int | None:
 
 
 def format_rate(bits: int) -> str:
-    """``2000000`` -> ``"2 Mbit/s"``."""
+    """``2000000`` -> ``"2 Mbit/s"`` (three significant digits)."""
     for unit, size in (("Gbit/s", 10**9), ("Mbit/s", 10**6), ("kbit/s", 10**3)):
         if bits >= size:
-            return f"{bits / size:g} {unit}"
+            return f"{bits / size:.3g} {unit}"
     return f"{bits} bit/s"
 
 

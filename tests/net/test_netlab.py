@@ -335,3 +335,25 @@ def test_ctrl_c_after_the_stage_started_leaves_nothing(prefix):
     assert "removed" in err and "Traceback" not in err
     assert not any(_alive(int(pid)) for pid in stage_pids)
     assert _leftovers(prefix) == []
+
+
+@pytest.mark.privileged
+def test_cli_measure(prefix):
+    up = subprocess.run([sys.executable, "-m", "lab", "netlab", "up", "--clients", "1", "--delay", "10ms",
+                         "--rate", "20mbit", "--prefix", prefix], capture_output=True, text=True, timeout=60)
+    assert up.returncode == 0, up.stderr
+    out = subprocess.run([sys.executable, "-m", "lab", "netlab", "measure", "--bytes", "300000", "--json",
+                          "--prefix", prefix], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert r["configured"]["round_trip_added_ms"] == 20 and r["configured"]["stage"] in ("tun", "netem")
+    assert r["ping_ms"]["answered"] == 20 and r["ping_ms"]["min"] >= 20  # the added delay is a floor
+    assert r["tcp"]["bytes"] == 300_000 and r["tcp"]["handshake_ms"] >= 20
+    if r["configured"]["stage"] == "tun":
+        assert r["stage_cpu"]["packets"] >= 200  # 300 KB is at least 208 full segments, plus ACKs and pings
+    text = subprocess.run([sys.executable, "-m", "lab", "netlab", "measure", "--bytes", "100000", "--prefix", prefix],
+                          capture_output=True, text=True, timeout=120)
+    assert "ping: 20 of 20 answered" in text.stdout and "Traceback" not in text.stderr
+    down = subprocess.run([sys.executable, "-m", "lab", "netlab", "measure", "--prefix", prefix + "x"],
+                          capture_output=True, text=True, timeout=60)
+    assert down.returncode == 1 and "not up" in down.stderr
