@@ -180,7 +180,12 @@ def run(args: argparse.Namespace) -> int:
             from lab.net.measure import measure
 
             _load_settings(net)
-            result = measure(net, nbytes=args.bytes)
+            try:
+                result = measure(net, nbytes=args.bytes)
+            except OSError as exc:  # a timeout included: the lab loses too much, or the machine is swamped
+                print(f"chatlab netlab measure: the transfer failed ({exc.strerror or exc}); "
+                      "try fewer --bytes or less loss", file=sys.stderr)
+                return 1
             print(json.dumps(result) if args.json else _measure_text(result))
             return 0
         if args.action == "down":

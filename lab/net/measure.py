@@ -71,8 +71,11 @@ def ping(net, host: str, target: str, count: int = 10, interval: float = 0.05, t
     return rtts
 
 
-def bulk_tcp(net, sender: str, receiver: str, nbytes: int, port: int = 5099) -> dict:
-    """Send ``nbytes`` over one TCP connection; handshake time, goodput and the sender's TCP_INFO."""
+def bulk_tcp(net, sender: str, receiver: str, nbytes: int, port: int = 5099, timeout: float = 60.0) -> dict:
+    """Send ``nbytes`` over one TCP connection; handshake time, goodput and the sender's TCP_INFO.
+
+    ``timeout`` bounds the whole transfer (OSError/TimeoutError past it).
+    """
     with net.inside(receiver):
         listener = socket.create_server((net.address(receiver), port))
     listener.settimeout(10)
@@ -96,13 +99,13 @@ def bulk_tcp(net, sender: str, receiver: str, nbytes: int, port: int = 5099) -> 
         with net.inside(sender):
             client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         with client:
-            client.settimeout(30)
+            client.settimeout(timeout)
             began = time.perf_counter()
             client.connect((net.address(receiver), port))
             handshake = (time.perf_counter() - began) * 1000
             client.sendall(b"x" * nbytes)
             client.shutdown(socket.SHUT_WR)
-            thread.join(60)
+            thread.join(timeout)
             info = read_tcp_info(client)
     finally:
         listener.close()
@@ -116,7 +119,9 @@ def measure(net, nbytes: int = 2_000_000, pings: int = 20) -> dict:
     """Ping, one bulk transfer and the stage's CPU, on a lab that is up; one dict (``--json``)."""
     before = net.stage_request("status")
     rtts = ping(net, "client1", "server", count=pings)
-    tcp = bulk_tcp(net, "client1", "server", nbytes)
+    # bounded: four times what the rate needs (a lossy link is slower), at least 30 s
+    rate = net.settings.rate_bits
+    tcp = bulk_tcp(net, "client1", "server", nbytes, timeout=max(30.0, 4 * nbytes * 8 / rate) if rate else 30.0)
     after = net.stage_request("status")
     settings = net.settings
     result = {"configured": {"delay_ms": settings.delay_ms, "round_trip_added_ms": 2 * settings.delay_ms,
