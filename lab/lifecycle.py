@@ -22,13 +22,12 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any, Callable, ClassVar
 
-Address = tuple  # (host, port) as the socket module gives it
+from lab.net.addresses import Address, host_port
 
 
 def fmt_addr(addr: Address) -> str:
     """``host:port``, with brackets around IPv6 hosts."""
-    host, port = addr[0], addr[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return host_port(addr[0], addr[1])
 
 
 # How a connection ended: the keyword, and what it means on the wire.

@@ -11,12 +11,16 @@ DESCRIPTION = ("Connect to a chat server, choose a name, and chat: one thread sh
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from lab.chat.wire import DEFAULT_PORT
+    from lab.commands import options
 
     parser.add_argument("host", nargs="?", default="127.0.0.1", help="server address (default: %(default)s)")
-    parser.add_argument("--port", "-p", type=int, default=DEFAULT_PORT, help="server port (default: %(default)s)")
+    parser.add_argument("--port", "-p", type=options.PORT, default=DEFAULT_PORT,
+                        help="server port, 1-65535 (default: %(default)s)")
     parser.add_argument("--name", "-n", help="your name (asked for if not given)")
     parser.add_argument("--tls", action="store_true", help="connect with TLS (the server runs with --tls)")
-    parser.add_argument("--cafile", help="CA certificate to trust for --tls (default: from `chatlab tls init`)")
+    parser.add_argument("--cafile", metavar="FILE",
+                        help="CA certificate to trust for --tls: a path, or a file name looked for here and then "
+                             "in the lab TLS folder of `chatlab tls init` (default: that folder's ca.pem)")
     parser.add_argument("--insecure", action="store_true",
                         help="with --tls: do not verify the server's certificate (never outside the lab)")
     parser.add_argument("--udp", action="store_true", help="use the UDP variant of the chat")
@@ -45,11 +49,11 @@ def run(args: argparse.Namespace) -> int:
 
     tls_context = None
     if args.tls:
-        from lab.tls import TlsSetupError, client_context
+        from lab.tls import TlsConfigError, client_context
 
         try:
             tls_context = client_context(cafile=args.cafile, verify=not args.insecure)
-        except TlsSetupError as error:
+        except TlsConfigError as error:
             console.print(f"chatlab client: {error}", style="red")
             return 1
 

@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+from lab.commands import options
+
 HELP = "an emulated network of hosts in namespaces: delay, rate, queue, loss"
 DESCRIPTION = (
     "Build a small network of real hosts on this machine (Linux network namespaces): "
@@ -15,26 +17,52 @@ DESCRIPTION = (
 )
 
 
+class Duration(options.Value):
+    """A duration for ``--delay``: ``40ms``, ``0.04s``, ``500us`` or a bare number of ms (lab.net.shaping reads it)."""
+
+    what = "a duration"
+    rule = "a duration is 0-10000 ms: 40ms, 0.04s, 500us, or a number of milliseconds"
+
+    def __call__(self, text: str) -> float:
+        from lab.net.shaping import ShapingError, parse_duration_ms
+
+        try:
+            value = parse_duration_ms(text)
+        except ShapingError:
+            value = None
+        if value is None or not 0 <= value <= 10_000:
+            raise self.fail(text, "is not accepted")
+        return value
+
+
+DURATION = Duration()
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from lab.net.netlab import MAX_CLIENTS
+
     sub = parser.add_subparsers(dest="action", metavar="up|status|measure|exec|down", required=True)
     up = sub.add_parser("up", help="create the lab (again: re-apply its settings)",
                         description="Create the lab. The router can add a delay, limit the rate with a finite "
                                     "queue, lose, reorder and duplicate packets (docs/NETLAB.md).")
-    up.add_argument("--clients", type=int, default=3, help="number of client hosts (default 3)")
-    up.add_argument("--delay", default=None, metavar="TIME",
+    up.add_argument("--clients", type=options.whole("a number of client hosts", 1, MAX_CLIENTS), default=3,
+                    metavar="N", help=f"number of client hosts, 1-{MAX_CLIENTS} (default 3)")
+    up.add_argument("--delay", type=DURATION, default=None, metavar="TIME",
                     help="one-way delay added in each direction, e.g. 40ms (the round trip grows by twice this)")
-    up.add_argument("--rate", default=None, metavar="RATE", help="rate limit of each router link, e.g. 2mbit (tbf)")
-    up.add_argument("--queue", default=None, metavar="SIZE",
+    up.add_argument("--rate", type=options.TC_RATE, default=None,
+                    help="rate limit of each router link, e.g. 2mbit (tbf)")
+    up.add_argument("--queue", type=options.ByteSize("a queue", 2048, 1024**3), default=None, metavar="SIZE",
                     help="the router's queue for the rate limit, e.g. 32kb; full = tail drop "
                          "(default: 100 ms at the rate, at least 8 full-size packets)")
-    up.add_argument("--loss", type=int, default=0, metavar="PCT",
+    up.add_argument("--loss", type=options.PERCENT, default=0, metavar="PCT",
                     help="percentage of forwarded packets the router drops, each direction (default 0)")
-    up.add_argument("--reorder", type=int, default=0, metavar="PCT",
+    up.add_argument("--reorder", type=options.PERCENT, default=0, metavar="PCT",
                     help="percentage of packets held back (--reorder-gap) so that later ones overtake them")
-    up.add_argument("--reorder-gap", default="10ms", metavar="TIME",
+    up.add_argument("--reorder-gap", type=DURATION, default="10ms", metavar="TIME",
                     help="how much longer a reordered packet is held (default 10ms; the kit's TUN stage)")
-    up.add_argument("--duplicate", type=int, default=0, metavar="PCT", help="percentage of packets sent twice")
-    up.add_argument("--seed", type=int, default=None,
+    up.add_argument("--duplicate", type=options.PERCENT, default=0, metavar="PCT",
+                    help="percentage of packets sent twice")
+    up.add_argument("--seed", type=options.SEED, default=None,
                     help="replay: the same seed makes the same decisions for the n-th packet of each direction "
                          "(uses the kit's TUN stage)")
     up.add_argument("--stage", choices=("auto", "tun", "netem", "nftables"), default="auto",
@@ -46,7 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              description="Measure a lab that is up (client1 -> server): ICMP echo round trips, "
                                          "one bulk TCP transfer (handshake time, goodput, the sender's smoothed "
                                          "RTT), and the CPU the delay stage used per 1,000 packets.")
-    measure.add_argument("--bytes", type=int, default=2_000_000, help="size of the TCP transfer (default 2000000)")
+    measure.add_argument("--bytes", type=options.ByteSize("a transfer size", 1, 1024**3), default=2_000_000,
+                         help="size of the TCP transfer (default 2000000)")
     measure.add_argument("--json", action="store_true", help="print one JSON object")
     ex = sub.add_parser("exec", help="run a command on a host: exec client1 -- ping 10.77.0.2")
     ex.add_argument("host", help="router, server, client1, client2, ...")

@@ -54,19 +54,21 @@ def parse_duration_ms(value: str | float | int | None) -> float | None:
     return {"ms": number, "s": number * 1000, "us": number / 1000}[unit]
 
 
-_RATE_UNITS = {"bit": 1, "kbit": 1_000, "mbit": 1_000_000, "gbit": 1_000_000_000}
+_RATE_UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9, "tbit": 10**12,
+               "kibit": 2**10, "mibit": 2**20, "gibit": 2**30, "tibit": 2**40}
+_RATE_UNITS.update({unit.replace("bit", "bps"): 8 * factor for unit, factor in list(_RATE_UNITS.items())})
+_RATE_UNITS["bps"] = 8  # tc(8): "bps" is bytes per second, so "2mbps" is 16 Mbit/s
 
 
 def parse_rate_bits(value: str | int | None) -> int | None:
-    """``"2mbit"``, ``"500kbit"``, ``"2000000bit"`` (SI: k = 1000, as tc) -> bits per second."""
+    """A rate as tc writes it -> bits per second: ``"2mbit"`` (SI, k = 1000), ``"1mibit"`` (1024),
+    ``"250kbps"`` (tc's ``bps`` means BYTES per second: 2 Mbit/s).  The same units as
+    ``lab.commands.options.TC_RATE``."""
     if value is None or isinstance(value, int):
         return value
-    text = value.strip().lower()
-    if re.fullmatch(_NUMBER + r"\s*[kmg]?bps", text):
-        raise ShapingError(f"rate {value!r}: use bits, e.g. 2mbit (in tc, 'mbps' means megaBYTES per second)")
-    m = re.fullmatch(_NUMBER + r"\s*([kmg]?bit)", text)
-    if not m:
-        raise ShapingError(f"rate {value!r}: give a rate in bits per second such as 2mbit or 500kbit")
+    m = re.fullmatch(_NUMBER + r"\s*([a-z]+)", value.strip().lower())
+    if not m or m.group(2) not in _RATE_UNITS:
+        raise ShapingError(f"rate {value!r}: give a rate as tc writes it, such as 2mbit or 500kbit")
     bits = int(float(m.group(1)) * _RATE_UNITS[m.group(2)])
     if bits < 8_000:
         raise ShapingError(f"rate {value!r} is below 8kbit (1 KB/s): TCP would crawl; give at least 8kbit")

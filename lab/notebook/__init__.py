@@ -31,12 +31,14 @@ Nothing here defines what a chat line or a TCP segment means: that is
 
 
 The helpers live in one module per job; this package re-exports them so a
-notebook only needs ``from lab import notebook as nb``:
+notebook only needs ``from lab import notebook as nb``.  The chat members a
+lesson scripts are lab/peer.py's (``nb.ChatPeer`` is ``lab.peer.Peer``,
+``nb.ClientProcess`` is ``lab.peer.PeerProcess``), the same ones the demo
+and the tests use.
 
 - ``settings``    paths, environment switches, constants
 - ``display``     rich tables, notes, lifecycle events, server lines
 - ``sockets``     the kernel's socket table, TCP states, bind(), free ports
-- ``peers``       a scripted chat member; a client in its own process
 - ``capture``     live capture, or a RECORDED one replayed step by step
 - ``lesson``      ``Lesson``: starts everything, cleans all of it up
 - ``bytestream``, ``slowreader``, ``tcp_vs_udp``, ``tls``: one lesson's experiments each
@@ -46,12 +48,13 @@ from lab.notebook.bytestream import recv_all, send_in_thread, show_chunks
 from lab.notebook.capture import Capture
 from lab.notebook.display import console, events, note, show, show_lines, table
 from lab.notebook.lesson import Lesson
-from lab.notebook.peers import ChatPeer, ClientProcess
 from lab.notebook.settings import FORCE_RECORDED_ENV, HOST, LESSON_DATA, NETLAB_PREFIX, RECORD_ENV, SETTLE
 from lab.notebook.slowreader import SlowReaderResult, server_threads, show_slow_reader, slow_reader
 from lab.notebook.sockets import free_port, parse_proc_net_tcp, show_sockets, sockets, tcp_state, try_bind
 from lab.notebook.tcp_vs_udp import compare, compare_table, remove_stale_netlabs
 from lab.notebook.tls import SECRET, find_text, lab_ca, secret_chat, tls_records
+from lab.peer import Peer as ChatPeer  # the lessons' name for lab.peer's scripted member
+from lab.peer import PeerProcess as ClientProcess  # and for one in its own process
 
 __all__ = [
     "Capture", "ChatPeer", "ClientProcess", "FORCE_RECORDED_ENV", "HOST", "LESSON_DATA", "Lesson", "NETLAB_PREFIX",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from lab.notebook.peers import ChatPeer
+from lab.peer import Peer as ChatPeer
 
 
 TLS_CONTENT_TYPES = {20: "ChangeCipherSpec", 21: "Alert", 22: "Handshake", 23: "ApplicationData"}

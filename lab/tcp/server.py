@@ -32,7 +32,7 @@ from lab.chat import wire as p
 from lab.tcp.delivery import SEND_FLAGS, BacklogWriter, Fanout, Outbox
 from lab.chat.ratelimit import TokenBucket
 from lab.chat.room import Close, Deliver, Room
-from lab.net.sockopts import raise_fd_limit, set_recv_timeout
+from lab.net.sockopts import explain_bind_error, family_for, raise_fd_limit, set_recv_timeout
 from lab.net.tcpinfo import read_tcp_info
 from lab.tls.detect import looks_like_tls_client_hello
 
@@ -243,23 +243,14 @@ class ChatServer:
 
     def _listen(self) -> socket.socket:
         host, port = self.config.host, self.config.port
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        family = family_for(host)
         try:
             # create_server sets SO_REUSEADDR, so a restarted server can bind
             # the port at once even while old connections sit in TIME_WAIT.
             return socket.create_server((host, port), family=family, backlog=self.config.backlog,
                                         dualstack_ipv6=(host == "::" and socket.has_dualstack_ipv6()))
         except OSError as error:
-            where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
-            if error.errno == errno.EADDRINUSE:
-                raise ServerError(f"port {port} is already in use on {where} (another server is running there?): "
-                                  "stop it, or choose another port with --port") from None
-            if error.errno == errno.EACCES:
-                raise ServerError(f"not allowed to bind {where}: ports below 1024 need root; use --port 5050") from None
-            if error.errno == errno.EADDRNOTAVAIL:
-                raise ServerError(f"{host} is not an address of this machine; use 0.0.0.0 (every interface) "
-                                  "or 127.0.0.1 (this machine only)") from None
-            raise ServerError(f"cannot listen on {where}: {error.strerror or error}") from None
+            raise ServerError(explain_bind_error(error, host, port)) from None
 
     # -- accepting --------------------------------------------------------------
 

@@ -41,7 +41,7 @@ The package, one job per module:
 * ``datagrams``: the datagram format above, encode and decode, ``MAX_DATAGRAM`` (sans-I/O);
 * ``server_core``: ``UdpChatCore`` and ``Member``, what the server decides (sans-I/O);
 * ``client_core``: ``UdpClientCore``, what a client decides (sans-I/O);
-* ``server``: ``UdpChatServer`` and ``serve_udp``, the server's socket and thread;
+* ``server``: ``UdpChatServer``, the server's socket and thread;
 * ``client``: ``UdpChatClient`` (scripted) and ``run_udp_client`` (interactive), the clients' sockets.
 """
 
@@ -51,7 +51,7 @@ from lab.udp.datagrams import (JOIN_PADDING, KEEPALIVE, MAX_DATAGRAM, Challenge,
                                ServerLineDatagram, decode_client, decode_server, encode_challenge, encode_join,
                                encode_message, encode_server_line)
 from lab.udp.sequence import SequenceTracker
-from lab.udp.server import UdpChatServer, run_udp_server, serve_udp
+from lab.udp.server import UdpChatServer
 from lab.udp.server_core import COOKIE_LIFETIME, IDLE_TIMEOUT, Address, Member, Outgoing, UdpChatCore
 
 __all__ = [
@@ -66,7 +66,7 @@ __all__ = [
     # the client's decisions
     "UdpClientCore",
     # the server: socket and thread
-    "UdpChatServer", "serve_udp", "run_udp_server",
+    "UdpChatServer",
     # the clients: scripted and interactive
     "KEEPALIVE_INTERVAL", "UdpChatClient", "run_udp_client",
 ]

@@ -14,6 +14,7 @@ import time
 from typing import TextIO
 
 from lab.chat import wire as p
+from lab.net.sockopts import family_for
 from lab.udp.client_core import UdpClientCore
 from lab.udp.datagrams import KEEPALIVE
 
@@ -35,7 +36,7 @@ class UdpChatClient:
     def __init__(self, server: tuple[str, int], name: str, sock: socket.socket | None = None):
         self.server = server
         self.core = UdpClientCore(name)
-        self.sock = sock or socket.socket(socket.AF_INET6 if ":" in server[0] else socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock = sock or socket.socket(family_for(server[0]), socket.SOCK_DGRAM)
         self.sock.connect(server)
         self.received: list[tuple[float, str]] = []  # (time.monotonic() at arrival, line)
 

@@ -18,6 +18,7 @@ from typing import Callable, Iterable
 from lab.chat import wire as p
 from lab.chat.ratelimit import TokenBucket
 from lab.chat.room import Close, Deliver, Room
+from lab.net.addresses import Address
 from lab.udp.datagrams import (MAX_DATAGRAM, Join, Keepalive, Message, decode_client, encode_challenge,
                                encode_server_line)
 from lab.udp.sequence import SequenceTracker
@@ -33,7 +34,6 @@ _COOKIE_CHARS = 24  # hex characters of HMAC-SHA256 kept in a cookie
 
 # --- the server's decisions (sans-I/O) ----------------------------------------
 
-Address = tuple  # (host, port) as recvfrom returns it
 Outgoing = list[tuple[Address, bytes]]
 
 

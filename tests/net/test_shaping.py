@@ -20,9 +20,14 @@ def test_rates_are_bits_per_second_si(text, bits):
     assert shaping.parse_rate_bits(text) == bits
 
 
-def test_bytes_per_second_units_are_refused_with_the_reason():
-    with pytest.raises(ShapingError, match="megaBYTES"):
-        shaping.parse_rate_bits("2mbps")
+def test_tc_units_bps_means_bytes():
+    assert shaping.parse_rate_bits("2mbps") == 16_000_000  # as tc: bytes per second
+    assert shaping.parse_rate_bits("1mibit") == 2**20
+    assert shaping.describe(LinkSettings(rate_bits=shaping.parse_rate_bits("250kbps")), "tun").startswith(
+        "rate 2 Mbit/s")
+
+
+def test_rates_tc_would_refuse_are_refused():
     with pytest.raises(ShapingError, match="at least 8kbit"):
         shaping.parse_rate_bits("10bit")
     with pytest.raises(ShapingError, match="2mbit"):

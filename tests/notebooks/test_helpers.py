@@ -60,7 +60,7 @@ def test_recorded_capture_replays_the_notebook_steps(monkeypatch):
     assert steps, "the recording has no steps"
     seen = []
     for _ in steps:
-        seen.append(len(cap.packets))
+        seen.append(len(cap.next_step()))
     assert seen == steps
     assert cap.stream(0).summary()["handshake"] == "complete"
     cap.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -147,13 +148,14 @@ def test_client_says_clearly_when_nobody_listens():
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_serve_udp_stops_cleanly_and_tells_members(sig):
+def test_udp_server_command_stops_cleanly_and_tells_members(sig):
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
-    code = f"import sys; from lab.udp import serve_udp; sys.exit(serve_udp('127.0.0.1', {port}))"
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "server", "--udp", "--host", "127.0.0.1", "--port", str(port),
+                             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
     client = None
     try:
         assert "udp 127.0.0.1" in proc.stdout.readline()

@@ -107,7 +107,7 @@ kernel to answer SYNs, `connect()` told the client's kernel to send one.
 packets look like, and are the client's and the server's the same?
 """),
 ("code", r"""
-handshake = cap.packets[:3]
+handshake = cap.next_step()[:3]
 nb.show(nb.table([{"packet": a.segment.number, "flags": a.flags, "sender": a.role,
                    "raw seq (on the wire)": a.segment.seq, "relative seq": a.seq,
                    "raw ack": a.segment.ack if "A" in a.flags else "", "relative ack": a.ack if "A" in a.flags else ""}
