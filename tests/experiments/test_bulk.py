@@ -75,9 +75,9 @@ class _Receiver:
     """A member that reads everything in a thread and keeps the public messages of one sender."""
 
     def __init__(self, address, sender: str):
-        from lab.notebook.peers import ChatPeer
+        from lab.peer import Peer
 
-        self.peer = ChatPeer(address, "reader")
+        self.peer = Peer(address, "reader")
         self.sender = sender
         self.texts: list[str] = []
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -98,15 +98,15 @@ class _Receiver:
 
 
 def test_the_book_arrives_whole_and_in_order():
-    from lab.notebook.peers import ChatPeer
+    from lab.peer import Peer
 
     server = _room({"rate": 100_000, "burst": 100_000})
     try:
         reader = _Receiver(server.address, "alice")
-        alice = ChatPeer(server.address, "alice")
+        alice = Peer(server.address, "alice")
         lines = bulk.paste_lines(bulk.book_text())
         alice.sock.settimeout(None)
-        report = bulk.paste(alice.sock, lines, alice.send)
+        report = bulk.paste(alice.sock, lines)
         alice.send("/quit")
         got = reader.wait(60)
         alice.sock.close()
@@ -120,15 +120,15 @@ def test_the_book_arrives_whole_and_in_order():
 
 def test_the_flood_limit_throttles_through_flow_control_and_loses_nothing():
     """The server reads 50 lines/s: its window closes, the sender's data waits unsent, nothing is lost."""
-    from lab.notebook.peers import ChatPeer
+    from lab.peer import Peer
 
     server = _room({"rate": 50, "burst": 10})
     try:
         reader = _Receiver(server.address, "alice")
-        alice = ChatPeer(server.address, "alice")
+        alice = Peer(server.address, "alice")
         lines = [f"{n:03d} " + "x" * 995 for n in range(200)]  # 200 KB: more than the server's receive buffer
         alice.sock.settimeout(None)
-        report = bulk.paste(alice.sock, lines, alice.send, wait_acked=30)
+        report = bulk.paste(alice.sock, lines, wait_acked=30)
         alice.send("/quit")
         got = reader.wait(30)
         alice.sock.close()
