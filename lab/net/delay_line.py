@@ -34,11 +34,7 @@ import random
 import socket
 from dataclasses import asdict, dataclass, field, replace
 
-MAX_DELAY_MS = 10_000.0
-
-
-class SettingsError(ValueError):
-    """A setting out of range; the message is one line for the user."""
+from lab.net.shaping import ShapingError as SettingsError, check_delay, check_percent
 
 
 @dataclass(frozen=True)
@@ -55,13 +51,9 @@ class StageSettings:
 
     def __post_init__(self) -> None:
         for name in ("loss", "reorder", "duplicate"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
-                raise SettingsError(f"{name} must be a whole percentage between 0 and 100, not {value!r}")
-        for name in ("delay_ms", "reorder_gap_ms"):
-            value = getattr(self, name)
-            if not 0 <= value <= MAX_DELAY_MS:
-                raise SettingsError(f"{name} must be between 0 and {MAX_DELAY_MS:g} ms, not {value!r}")
+            check_percent(name, getattr(self, name))
+        check_delay("delay_ms", self.delay_ms)
+        check_delay("reorder_gap_ms", self.reorder_gap_ms)
         if self.max_held < 1:
             raise SettingsError(f"max_held must be at least 1, not {self.max_held}")
 

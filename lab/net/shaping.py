@@ -32,10 +32,23 @@ MTU_FRAME = 1514  # a full-size Ethernet frame (1500 bytes of IP) as tc counts i
 NETEM_LIMIT = 100_000  # packets netem may hold: never the bottleneck, the tbf queue is
 DEFAULT_QUEUE_SECONDS = 0.1  # default queue: what the rate sends in 100 ms...
 DEFAULT_QUEUE_MIN_PACKETS = 8  # ...but at least 8 full-size packets
+MAX_DELAY_MS = 10_000.0
 
 
 class ShapingError(ValueError):
     """A setting the user must fix; the message is one line."""
+
+
+def check_percent(name: str, value) -> None:
+    """A whole percentage 0-100 (nftables' ``numgen random mod 100`` works in whole percent), else ShapingError."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise ShapingError(f"{name} must be a whole percentage between 0 and 100, not {value!r}")
+
+
+def check_delay(name: str, ms: float) -> None:
+    """A time in ms, 0-10000, else ShapingError."""
+    if not 0 <= ms <= MAX_DELAY_MS:
+        raise ShapingError(f"{name} must be between 0 and {MAX_DELAY_MS:g} ms, not {ms:g}")
 
 
 # --- units ------------------------------------------------------------------------------
@@ -113,13 +126,9 @@ class LinkSettings:
 
     def __post_init__(self) -> None:
         for name in ("loss", "reorder", "duplicate"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
-                raise ShapingError(f"{name} must be a whole percentage between 0 and 100, not {value!r}")
-        if not 0 <= self.delay_ms <= 10_000:
-            raise ShapingError(f"delay must be between 0 and 10000 ms, not {self.delay_ms:g}")
-        if not 0 <= self.reorder_gap_ms <= 10_000:
-            raise ShapingError(f"reorder gap must be between 0 and 10000 ms, not {self.reorder_gap_ms:g}")
+            check_percent(name, getattr(self, name))
+        check_delay("delay", self.delay_ms)
+        check_delay("reorder gap", self.reorder_gap_ms)
         if self.queue_bytes is not None:
             if self.rate_bits is None:
                 raise ShapingError("a queue size only means something with a rate limit: give --rate too")

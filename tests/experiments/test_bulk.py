@@ -97,22 +97,28 @@ class _Receiver:
         return self.texts
 
 
-def test_the_book_arrives_whole_and_in_order():
+def _paste_through_a_server(config: dict, lines: list[str], wait_acked: float) -> tuple[bulk.PasteReport, list[str]]:
+    """alice pastes ``lines`` into a real server with ``config``; (her report, what another member received)."""
     from lab.peer import Peer
 
-    server = _room({"rate": 100_000, "burst": 100_000})
+    server = _room(config)
     try:
         reader = _Receiver(server.address, "alice")
         alice = Peer(server.address, "alice")
-        lines = bulk.paste_lines(bulk.book_text())
-        alice.sock.settimeout(None)
-        report = bulk.paste(alice.sock, lines)
+        alice.sock.settimeout(None)  # flow control may hold sendall() back for a while: that is the point
+        report = bulk.paste(alice.sock, lines, wait_acked=wait_acked)
         alice.send("/quit")
-        got = reader.wait(60)
+        got = reader.wait(wait_acked)
         alice.sock.close()
         reader.peer.sock.close()
     finally:
         server.stop()
+    return report, got
+
+
+def test_the_book_arrives_whole_and_in_order():
+    lines = bulk.paste_lines(bulk.book_text())
+    report, got = _paste_through_a_server({"rate": 100_000, "burst": 100_000}, lines, 60)
     assert report.acked_s is not None and report.lines == len(lines)
     assert got == lines, f"{len(got)} of {len(lines)} lines arrived" + (
         "" if len(got) != len(lines) else ", in another order")
@@ -120,21 +126,8 @@ def test_the_book_arrives_whole_and_in_order():
 
 def test_the_flood_limit_throttles_through_flow_control_and_loses_nothing():
     """The server reads 50 lines/s: its window closes, the sender's data waits unsent, nothing is lost."""
-    from lab.peer import Peer
-
-    server = _room({"rate": 50, "burst": 10})
-    try:
-        reader = _Receiver(server.address, "alice")
-        alice = Peer(server.address, "alice")
-        lines = [f"{n:03d} " + "x" * 995 for n in range(200)]  # 200 KB: more than the server's receive buffer
-        alice.sock.settimeout(None)
-        report = bulk.paste(alice.sock, lines, wait_acked=30)
-        alice.send("/quit")
-        got = reader.wait(30)
-        alice.sock.close()
-        reader.peer.sock.close()
-    finally:
-        server.stop()
+    lines = [f"{n:03d} " + "x" * 995 for n in range(200)]  # 200 KB: more than the server's receive buffer
+    report, got = _paste_through_a_server({"rate": 50, "burst": 10}, lines, 30)
     closed = [s for s in report.samples if s.unsent > 0 and s.unacked == s.unsent]
     assert closed, "the sender never had data waiting with nothing in flight: the window never closed"
     assert report.window_closed_s > 0 and any("receive window was closed" in x for x in report.summary())

@@ -203,22 +203,31 @@ def test_cli_up_status_exec_down(prefix):
     assert _leftovers(prefix) == []
 
 
-@pytest.mark.privileged
-def test_ctrl_c_during_up_leaves_nothing(prefix):
-    proc = subprocess.Popen([sys.executable, "-m", "lab", "netlab", "up", "--clients", "40", "--prefix", prefix],
+def _interrupt_up(argv: list[str], ready, timeout: float = 60) -> tuple[str, str]:
+    """Start `chatlab netlab up ARGV`, send Ctrl-C once ``ready()`` is true (bounded); check it exited 130, cleanly."""
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "netlab", "up", *argv],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not any(ns.startswith(prefix + "-") for ns in list_namespaces()):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None and not ready():
             time.sleep(0.01)
-        proc.send_signal(signal.SIGINT)  # half way through building 42 namespaces
-        out, err = proc.communicate(timeout=30)
+        assert proc.poll() is None, "`up` finished before the moment to interrupt it came"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=timeout)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 130, (out, err)
     assert "removed" in err and "Traceback" not in err
+    return out, err
+
+
+@pytest.mark.privileged
+def test_ctrl_c_during_up_leaves_nothing(prefix):
+    # half way through building 42 namespaces
+    _interrupt_up(["--clients", "40", "--prefix", prefix],
+                  lambda: any(ns.startswith(prefix + "-") for ns in list_namespaces()), timeout=30)
     assert _leftovers(prefix) == []
 
 
@@ -314,25 +323,16 @@ def test_up_again_replaces_the_stage(prefix):
 
 @pytest.mark.privileged
 def test_ctrl_c_after_the_stage_started_leaves_nothing(prefix):
-    proc = subprocess.Popen([sys.executable, "-m", "lab", "netlab", "up", "--clients", "30", "--delay", "5ms",
-                             "--prefix", prefix], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stage_pids: list[str] = []
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not stage_pids and proc.poll() is None:
-            if f"{prefix}-router" in list_namespaces():
-                stage_pids = subprocess.run(["ip", "netns", "pids", f"{prefix}-router"], capture_output=True,
-                                            text=True).stdout.split()
-            time.sleep(0.01)
-        assert stage_pids, "the delay stage never started"
-        proc.send_signal(signal.SIGINT)  # while 30 policy rules and offload settings are still being applied
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, (out, err)
-    assert "removed" in err and "Traceback" not in err
+
+    def stage_started() -> bool:
+        if f"{prefix}-router" in list_namespaces():
+            stage_pids[:] = subprocess.run(["ip", "netns", "pids", f"{prefix}-router"], capture_output=True,
+                                           text=True).stdout.split()
+        return bool(stage_pids)
+
+    # while 30 policy rules and offload settings are still being applied
+    _interrupt_up(["--clients", "30", "--delay", "5ms", "--prefix", prefix], stage_started)
     assert not any(_alive(int(pid)) for pid in stage_pids)
     assert _leftovers(prefix) == []
 
