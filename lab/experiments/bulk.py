@@ -252,3 +252,23 @@ def paste_file(sock: socket.socket, path: str | Path | None, send_line: Callable
     for line in report.summary():
         show(f"paste: {line}")
     return report
+
+
+PASTE_COMMAND = "/paste"
+PASTE_HELP = ("/paste [FILE]", "send FILE (default: the kit's book, Alice in Wonderland) as chat lines; "
+                               "client-side: the server sees only the lines")
+
+
+def run_paste_command(typed: str, sock: socket.socket, send_line: Callable[[str], None],
+                      show: Callable[[str], None]) -> bool:
+    """The client's ``/paste [FILE]``: False if ``typed`` is not that command; else paste, report, return True.
+
+    ``/paste`` is the client's own command, not the protocol's: the server
+    only ever sees the chat lines it sends.  (``//paste`` is a message, as
+    every ``//`` line is.)
+    """
+    word, _, rest = typed.strip().partition(" ")
+    if word.lower() != PASTE_COMMAND:
+        return False
+    paste_file(sock, rest.strip() or None, send_line, show)
+    return True

@@ -132,3 +132,27 @@ def test_the_flood_limit_throttles_through_flow_control_and_loses_nothing():
     assert closed, "the sender never had data waiting with nothing in flight: the window never closed"
     assert report.window_closed_s > 0 and any("receive window was closed" in x for x in report.summary())
     assert got == lines
+
+
+def test_the_paste_command_is_recognised_and_reports(tmp_path):
+    import socket as socketmod
+
+    shown, sent = [], []  # sent: what send_line was given; the socket only carries the queue the paste watches
+    listener = socketmod.create_server(("127.0.0.1", 0))
+    a = socketmod.create_connection(listener.getsockname())
+    b, _ = listener.accept()
+    listener.close()
+    try:
+        assert not bulk.run_paste_command("hello", a, sent.append, shown.append)
+        assert not bulk.run_paste_command("//paste is a message", a, sent.append, shown.append)
+        assert bulk.run_paste_command("/paste /no/such/file", a, sent.append, shown.append)
+        assert sent == [] and shown == ["paste: cannot read /no/such/file: No such file or directory"]
+        text = tmp_path / "t.txt"
+        text.write_text("one\n\ntwo three\n")
+        shown.clear()
+        assert bulk.run_paste_command(f"/PASTE {text}", a, sent.append, shown.append)
+        assert sent == ["one", "two three"]
+        assert shown[0] == f"paste: sending {text}: 2 lines, 14 bytes" and "acknowledged" in shown[-1]
+    finally:
+        a.close()
+        b.close()
