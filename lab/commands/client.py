@@ -10,6 +10,7 @@ DESCRIPTION = ("Connect to a chat server, choose a name, and chat: one thread sh
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `chatlab client` (defaults from lab/chat/limits.py)."""
     from lab.chat.wire import DEFAULT_PORT
     from lab.commands import options
 
@@ -30,24 +31,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `chatlab client`; the exit status."""
     import sys
 
     from rich.console import Console
 
     from lab import lifecycle
-    from lab.tcp.client import ChatClient, ClientError
+    from lab.tcp.client import ChatClient
+    from lab.terminal import ClientError
 
     console = Console(highlight=False, markup=False, emoji=False)
     events_file = open(args.events, "a", encoding="utf-8") if args.events else None
     log = lifecycle.EventLog(verbosity=0 if args.quiet else args.verbose, console=console, json_file=events_file)
     interactive = sys.stdin.isatty()
 
-    if args.udp:
-        from lab.udp import run_udp_client
-
-        return run_udp_client(args.host, args.port, args.name, console=console, log=log)
-
     tls_context = None
+    if args.tls and args.udp:
+        console.print("chatlab client: --udp cannot be combined with --tls", style="red")
+        return 2
     if args.tls:
         from lab.tls import TlsConfigError, client_context
 
@@ -67,7 +68,12 @@ def run(args: argparse.Namespace) -> int:
         except EOFError:
             return None
 
-    client = ChatClient(args.host, args.port, console=console, log=log, tls_context=tls_context)
+    if args.udp:
+        from lab.udp.client import UdpTerminalClient
+
+        client = UdpTerminalClient(args.host, args.port, console=console, log=log)
+    else:
+        client = ChatClient(args.host, args.port, console=console, log=log, tls_context=tls_context)
     try:
         client.connect()
         client.register(ask_name, args.name)

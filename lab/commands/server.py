@@ -10,33 +10,34 @@ DESCRIPTION = ("Run the chat server. It binds an address and port, listens, acce
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from lab.chat.wire import DEFAULT_PORT
+    """The options of `chatlab server` (defaults from lab/chat/limits.py)."""
+    from lab.chat import limits
     from lab.commands import options
 
     parser.add_argument("--host", default="0.0.0.0",
                         help="address to bind: 0.0.0.0 = every IPv4 interface (the class can connect), "
                              "127.0.0.1 = this machine only, :: = IPv6 and IPv4 (default: %(default)s)")
-    parser.add_argument("--port", "-p", type=options.LISTEN_PORT, default=DEFAULT_PORT,
+    parser.add_argument("--port", "-p", type=options.LISTEN_PORT, default=limits.DEFAULT_PORT,
                         help="TCP (or UDP) port, 0-65535; 0 = any free port (default: %(default)s)")
-    parser.add_argument("--max-clients", type=options.whole("a number of clients", 1, 100_000), default=1500,
+    parser.add_argument("--max-clients", type=options.whole("a number of clients", 1, 100_000), default=limits.MAX_CLIENTS,
                         metavar="N", help="clients at once (default: %(default)s)")
-    parser.add_argument("--history", type=options.whole("a history size", 0, 10_000), default=20, metavar="N",
+    parser.add_argument("--history", type=options.whole("a history size", 0, 10_000), default=limits.HISTORY_SIZE, metavar="N",
                         help="messages a new member receives (default: %(default)s)")
-    parser.add_argument("--send-queue", type=options.ByteSize("a send queue", 0, 1024**3), default=64 * 1024,
+    parser.add_argument("--send-queue", type=options.ByteSize("a send queue", 0, 1024**3), default=limits.SEND_QUEUE_BYTES,
                         metavar="BYTES",
                         help="output waiting for one slow client before it is dropped, e.g. 65536 or 64K "
                              "(default: %(default)s)")
     parser.add_argument("--sndbuf", type=options.SOCKET_BUFFER, default=None, metavar="BYTES",
                         help="SO_SNDBUF of client sockets, e.g. 4096 or 4K (Linux doubles it); small values "
                              "make a slow reader visible sooner")
-    parser.add_argument("--name-timeout", type=options.seconds("a name timeout", 3600), default=60.0,
+    parser.add_argument("--name-timeout", type=options.seconds("a name timeout", 3600), default=limits.NAME_TIMEOUT_S,
                         metavar="SECONDS", help="time a new client has to choose a name (default: %(default)s)")
-    parser.add_argument("--rate", type=options.per_second("a rate", 1_000_000, "lines/s"), default=10.0,
+    parser.add_argument("--rate", type=options.per_second("a rate", 1_000_000, "lines/s"), default=limits.RATE_LINES_PER_S,
                         metavar="LINES", help="lines/s per client (default: %(default)s)")
-    parser.add_argument("--burst", type=options.whole("a burst", 1, 1_000_000), default=20, metavar="LINES",
+    parser.add_argument("--burst", type=options.whole("a burst", 1, 1_000_000), default=limits.BURST_LINES, metavar="LINES",
                         help="lines a client may send at once (default: %(default)s)")
     # Linux refuses a TCP_KEEPIDLE above MAX_TCP_KEEPIDLE = 32767 s (include/net/tcp.h).
-    parser.add_argument("--keepalive", type=options.whole("a keepalive idle time", 1, 32767, unit="s"), default=60,
+    parser.add_argument("--keepalive", type=options.whole("a keepalive idle time", 1, 32767, unit="s"), default=limits.KEEPALIVE_IDLE_S,
                         metavar="SECONDS",
                         help="idle time before TCP keepalive probes start, 1-32767 (default: %(default)s)")
     parser.add_argument("--tls", action="store_true", help="encrypt with TLS (make a certificate with `chatlab tls init`)")
@@ -56,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `chatlab server`; the exit status."""
     import sys
 
     from rich.console import Console
@@ -176,7 +178,9 @@ def _serve_udp(args: argparse.Namespace, log, console) -> int:
         host, port = server.address
         log.emit(ev.Listening(address=(host, port), transport="UDP"))
         console.print(f"chat server on udp {host}:{port}: members are known by their address; silent ones expire "
-                      f"after {IDLE_TIMEOUT:g} s. Ctrl-C stops it.")
+                      f"after {IDLE_TIMEOUT:g} s. Ctrl-C stops it.", style="bold")
+        example = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+        console.print(f"e.g.  chatlab client {example} --port {port} --udp     or:  nc -u {example} {port}", style="dim")
 
     try:
         run_until_signal(server, announce)
@@ -186,5 +190,7 @@ def _serve_udp(args: argparse.Namespace, log, console) -> int:
     stats = server.core.stats
     log.emit(ev.Stopped(reason="Ctrl-C or SIGTERM"))
     console.print(f"server stopped: {stats['datagrams']} datagrams in, {stats['duplicates_dropped']} duplicates "
-                  f"dropped, {stats['challenges']} cookie challenges, {stats['too_big']} too big")
+                  f"dropped, {stats['challenges']} cookie challenges, {stats['hints']} join hints, "
+                  f"{stats['too_big']} too big")
     return 0
+

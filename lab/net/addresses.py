@@ -8,6 +8,8 @@ from __future__ import annotations
 Address = tuple[str, int]
 """(host, port), as ``getsockname()``/``recvfrom()`` give it for IPv4 (the kit keeps the first two of IPv6's four)."""
 
+Address = tuple  # (host, port), or the 4-tuple of IPv6, as the socket module gives and takes it
+
 
 def interface_addresses() -> list[tuple[str, str]]:
     """(interface, address) for every IPv4 and IPv6 address of this machine.

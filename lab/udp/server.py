@@ -11,10 +11,11 @@ import threading
 import time
 from typing import Callable
 
-from lab.chat import wire as p
+from lab.chat import limits
 from lab.chat.room import Room
+from lab.net.addresses import Address
 from lab.net.sockopts import family_for
-from lab.udp.server_core import IDLE_TIMEOUT, Address, Outgoing, UdpChatCore
+from lab.udp.server_core import IDLE_TIMEOUT, Outgoing, UdpChatCore
 
 
 # --- the server: socket and thread --------------------------------------------
@@ -27,9 +28,10 @@ class UdpChatServer:
     address, detail)`` is called for joins and leaves (from the server thread).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = p.DEFAULT_PORT, *,
-                 idle_timeout: float = IDLE_TIMEOUT, history: int = p.HISTORY_SIZE,
-                 rate: float = 10.0, burst: int = 20, max_members: int = 1500,
+    def __init__(self, host: str = "127.0.0.1", port: int = limits.DEFAULT_PORT, *,
+                 idle_timeout: float = IDLE_TIMEOUT, history: int = limits.HISTORY_SIZE,
+                 rate: float = limits.RATE_LINES_PER_S, burst: int = limits.BURST_LINES,
+                 max_members: int = limits.MAX_CLIENTS,
                  on_event: Callable[[str, Address, str], None] | None = None):
         self.host, self.port = host, port
         self.core = UdpChatCore(Room(history_size=history), idle_timeout=idle_timeout, rate=rate, burst=burst,
@@ -42,10 +44,12 @@ class UdpChatServer:
 
     @property
     def address(self) -> tuple[str, int]:
+        """The (host, port) the socket is bound to."""
         assert self.sock is not None, "start() first"
         return self.sock.getsockname()[:2]
 
     def start(self) -> "UdpChatServer":
+        """Bind the socket and start the server thread; OSError if the port cannot be bound."""
         self.sock = socket.socket(family_for(self.host), socket.SOCK_DGRAM)
         try:
             self.sock.bind((self.host, self.port))
@@ -57,6 +61,7 @@ class UdpChatServer:
         return self
 
     def stop(self) -> None:
+        """Tell the members the server is stopping, stop the thread, close the socket."""
         if self.sock is None:
             return
         self._stopping.set()
