@@ -156,3 +156,30 @@ def test_the_paste_command_is_recognised_and_reports(tmp_path):
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.parametrize("limit, closes", [({"rate": 100_000, "burst": 100_000}, False), ({"rate": 100, "burst": 10}, True)],
+                         ids=["no flood limit", "flood limit: flow control"])
+def test_chatlab_client_pastes_a_file(tmp_path, limit, closes):
+    """`/paste FILE` typed into a real `chatlab client` process: every line reaches another member, in order."""
+    import subprocess
+    import sys
+
+    lines = [f"{n:03d} " + "y" * 995 for n in range(200)]  # 200 KB: more than the server's receive buffer
+    book = tmp_path / "lines.txt"
+    book.write_text("\n\n".join(lines) + "\n")
+    server = _room(limit)
+    try:
+        reader = _Receiver(server.address, "alice")
+        client = subprocess.run([sys.executable, "-m", "lab", "client", "127.0.0.1", "--port", str(server.address[1]),
+                                 "--name", "alice", "-q"], input=f"/paste {book}\n", capture_output=True, text=True,
+                                timeout=60)
+        got = reader.wait(30)
+        reader.peer.sock.close()
+    finally:
+        server.stop()
+    out = " ".join(client.stdout.split())  # the client's console wraps long lines at 80 columns
+    assert client.returncode == 0 and "Traceback" not in client.stderr, client.stderr
+    assert f"paste: sending {book}: 200 lines" in out and "acknowledged every byte" in out, out
+    assert ("receive window was closed" in out) == closes, out
+    assert got == lines, f"{len(got)} of 200 lines arrived"
