@@ -179,6 +179,8 @@ PORT = whole("a port", 1, 65535)
 #: SO_SNDBUF / SO_RCVBUF.  Linux doubles the value (room for its own
 #: bookkeeping) and clamps it to net.core.[rw]mem_max and to its minimum.
 SOCKET_BUFFER = ByteSize("a socket buffer", 1, 1024**3)
+#: Bytes queued in the kit's own buffers (a send queue, a backlog): 0 to 1 GiB.
+QUEUE_BYTES = ByteSize("a send queue", 0, 1024**3)
 #: A whole percentage 0-100.
 PERCENT = percent(int)
 #: A seed for a random generator: any whole number.

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="N", help="clients at once (default: %(default)s)")
     parser.add_argument("--history", type=options.whole("a history size", 0, 10_000), default=limits.HISTORY_SIZE, metavar="N",
                         help="messages a new member receives (default: %(default)s)")
-    parser.add_argument("--send-queue", type=options.ByteSize("a send queue", 0, 1024**3), default=limits.SEND_QUEUE_BYTES,
+    parser.add_argument("--send-queue", type=options.QUEUE_BYTES, default=limits.SEND_QUEUE_BYTES,
                         metavar="BYTES",
                         help="output waiting for one slow client before it is dropped, e.g. 65536 or 64K "
                              "(default: %(default)s)")
