@@ -138,7 +138,7 @@ def rtt_samples(segments: list[Segment], sender: str) -> list[RttSample]:
       once.  (Start with previous ack = 0: the SYN is number 0.)
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex10_rtt: rtt_samples() is not written yet")
+    raise NotImplementedError("write rtt_samples() in exercises/ex10_rtt.py")
 
 
 class RttEstimator:
@@ -168,12 +168,12 @@ class RttEstimator:
         computed afresh from SRTT and RTTVAR.
         """
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex10_rtt: update() is not written yet")
+        raise NotImplementedError("write update() in exercises/ex10_rtt.py")
 
     def on_timeout(self) -> float:
         """The retransmission timer expired: double RTO (rule 5.5), at most ``max_rto``; return it."""
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex10_rtt: on_timeout() is not written yet")
+        raise NotImplementedError("write on_timeout() in exercises/ex10_rtt.py")
 
 
 def goodput(segments: list[Segment], sender: str, interval: float = 0.1) -> list[float]:
@@ -188,7 +188,7 @@ def goodput(segments: list[Segment], sender: str, interval: float = 0.1) -> list
     * 8 / interval.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex10_rtt: goodput() is not written yet")
+    raise NotImplementedError("write goodput() in exercises/ex10_rtt.py")
 
 
 def estimate(segments: list[Segment], sender: str, min_rto: float = 1.0) -> RttEstimator:
