@@ -139,7 +139,8 @@ def test_window_claims_fail_when_the_window_is_exceeded_or_never_closed():
         reopened = changed(reopened, seg.number, window=10)
     assert not holds(wire_claims.zero_window(reopened, 0, "client"))
     data = [a.segment for a in packets if a.stream == 0 and a.role == "server" and a.segment.length][-1]
-    beyond = changed(packets, data.number, payload=data.payload * 40)  # the last segment before the stall, 40x
+    beyond = changed(packets, data.number, payload=data.payload * 40,  # the last segment before the stall, 40x
+                     data_length=data.length * 40)
     assert not holds(wire_claims.within_window(beyond, 0, "server"))
 
 
