@@ -42,7 +42,7 @@ def _by_gid(ax, gid):
     return [a for a in ax.get_children() if a.get_gid() == gid]
 
 
-@pytest.mark.parametrize("name", ["lossy", "router_bulk", "router_bulk_nots"])
+@pytest.mark.parametrize("name", ["lossy", "router_bulk", "router_bulk_nots", "internet_bulk"])
 def test_tcptrace_plots_every_data_segment_ack_window_and_sack_of_the_capture(name):
     rows, times, segments = _tshark(name)
     sender_port = segments[0].sport   # the client sends the data in these fixtures
