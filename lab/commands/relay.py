@@ -20,40 +20,23 @@ def _address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _percent(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage (0 to 100)")
-    return value
-
-
-def _milliseconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of milliseconds (0 or more)")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `chatlab relay` (numbers checked by lab/commands/options.py)."""
+    from lab.commands import options
+
     parser.add_argument("--to", type=_address, required=True, metavar="HOST:PORT",
                         help="where the datagrams go (the receiver, or a server)")
-    parser.add_argument("--port", type=int, default=0, help="the UDP port to listen on (default: any free one)")
+    parser.add_argument("--port", type=options.LISTEN_PORT, default=0, help="the UDP port to listen on (default: any free one)")
     parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
-    parser.add_argument("--loss", type=_percent, default=10.0, metavar="PCT",
+    parser.add_argument("--loss", type=options.percent(float), default=10.0, metavar="PCT",
                         help="percentage of datagrams dropped, each way (default 10)")
-    parser.add_argument("--duplicate", type=_percent, default=0.0, metavar="PCT",
+    parser.add_argument("--duplicate", type=options.percent(float), default=0.0, metavar="PCT",
                         help="percentage delivered twice (default 0)")
-    parser.add_argument("--reorder", type=_percent, default=0.0, metavar="PCT",
+    parser.add_argument("--reorder", type=options.percent(float), default=0.0, metavar="PCT",
                         help="percentage held back 20 ms, so later ones overtake them (default 0)")
-    parser.add_argument("--delay", type=_milliseconds, default=0.0, metavar="MS",
+    parser.add_argument("--delay", type=options.milliseconds("a delay", 60_000), default=0.0, metavar="MS",
                         help="one-way delay of every datagram (default 0)")
-    parser.add_argument("--seed", type=int, default=None, help="seed of the decisions (default: random)")
+    parser.add_argument("--seed", type=options.SEED, default=None, help="seed of the decisions (default: random)")
 
 
 def summary(relay) -> str:
