@@ -53,7 +53,7 @@ def open_listener(host: str = "127.0.0.1", port: int = 0, backlog: int = 16) -> 
     - put it in listening mode with the given BACKLOG.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex01_echo: open_listener() is not written yet")
+    raise NotImplementedError("write open_listener() in exercises/ex01_echo.py")
 
 
 def echo_once(listener: socket.socket) -> tuple[str, int]:
@@ -69,7 +69,7 @@ def echo_once(listener: socket.socket) -> tuple[str, int]:
     Do not close LISTENER: it belongs to the caller.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex01_echo: echo_once() is not written yet")
+    raise NotImplementedError("write echo_once() in exercises/ex01_echo.py")
 
 
 def echo_client(host: str, port: int, data: bytes, timeout: float = 5.0) -> bytes:
@@ -83,7 +83,7 @@ def echo_client(host: str, port: int, data: bytes, timeout: float = 5.0) -> byte
       close the socket and return all the bytes received, in order.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex01_echo: echo_client() is not written yet")
+    raise NotImplementedError("write echo_client() in exercises/ex01_echo.py")
 
 
 if __name__ == "__main__":

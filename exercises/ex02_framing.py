@@ -41,7 +41,7 @@ def encode_line(text: str) -> bytes:
     b'h\\xc3\\xa9llo\\r\\n'
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex02_framing: encode_line() is not written yet")
+    raise NotImplementedError("write encode_line() in exercises/ex02_framing.py")
 
 
 class LineBuffer:
@@ -74,10 +74,10 @@ class LineBuffer:
           Empty lines are returned as ``""`` (the caller decides to ignore them).
         """
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex02_framing: feed() is not written yet")
+        raise NotImplementedError("write feed() in exercises/ex02_framing.py")
 
     @property
     def pending(self) -> bytes:
         """The bytes received after the last line end (an incomplete line)."""
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex02_framing: pending() is not written yet")
+        raise NotImplementedError("write pending() in exercises/ex02_framing.py")

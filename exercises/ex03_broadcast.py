@@ -87,7 +87,7 @@ class BroadcastServer:
           ``self.threads``) and return: ``start`` must not block.
         """
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex03_broadcast: start() is not written yet")
+        raise NotImplementedError("write start() in exercises/ex03_broadcast.py")
 
     def _accept_loop(self) -> None:
         """Accept connections until ``stop`` closes the listener.
@@ -98,7 +98,7 @@ class BroadcastServer:
         closed by ``stop``), return.
         """
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex03_broadcast: _accept_loop() is not written yet")
+        raise NotImplementedError("write _accept_loop() in exercises/ex03_broadcast.py")
 
     def _serve_client(self, conn: socket.socket, address: tuple[str, int]) -> None:
         """Talk to one client, from its first line to the end of its connection.
@@ -121,7 +121,7 @@ class BroadcastServer:
            must happen however the loop ends.
         """
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex03_broadcast: _serve_client() is not written yet")
+        raise NotImplementedError("write _serve_client() in exercises/ex03_broadcast.py")
 
     def broadcast(self, line: bytes, exclude: socket.socket | None = None) -> None:
         """Send LINE (already encoded, ends with CRLF) to every client except EXCLUDE.
@@ -131,7 +131,7 @@ class BroadcastServer:
         broken: its own thread removes it.
         """
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex03_broadcast: broadcast() is not written yet")
+        raise NotImplementedError("write broadcast() in exercises/ex03_broadcast.py")
 
     def stop(self) -> None:
         """Stop accepting, close every connection, wait (briefly) for the threads."""

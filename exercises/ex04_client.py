@@ -52,7 +52,7 @@ def receive_lines(sock: socket.socket, on_line: Callable[[str], None]) -> str:
       ``"error"``.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex04_client: receive_lines() is not written yet")
+    raise NotImplementedError("write receive_lines() in exercises/ex04_client.py")
 
 
 def run_client(host: str, port: int, name: str, lines: Iterable[str],
@@ -76,7 +76,7 @@ def run_client(host: str, port: int, name: str, lines: Iterable[str],
        ``"timeout"`` if it was still running after WAIT seconds.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex04_client: run_client() is not written yet")
+    raise NotImplementedError("write run_client() in exercises/ex04_client.py")
 
 
 def _stdin_lines() -> Iterable[str]:

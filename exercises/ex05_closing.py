@@ -53,7 +53,7 @@ def wait_for_close(sock: socket.socket, timeout: float = 5.0) -> tuple[str, int]
     received before the end.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex05_closing: wait_for_close() is not written yet")
+    raise NotImplementedError("write wait_for_close() in exercises/ex05_closing.py")
 
 
 def close_with_reset(sock: socket.socket) -> None:
@@ -64,7 +64,7 @@ def close_with_reset(sock: socket.socket) -> None:
     it with ``struct.pack("ii", 1, 0)``.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex05_closing: close_with_reset() is not written yet")
+    raise NotImplementedError("write close_with_reset() in exercises/ex05_closing.py")
 
 
 def close_gracefully(sock: socket.socket, timeout: float = 5.0) -> bytes:
@@ -78,7 +78,7 @@ def close_gracefully(sock: socket.socket, timeout: float = 5.0) -> bytes:
     3. ``close()`` the socket and return the bytes read in step 2.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex05_closing: close_gracefully() is not written yet")
+    raise NotImplementedError("write close_gracefully() in exercises/ex05_closing.py")
 
 
 def say_goodbye(clients: list[socket.socket]) -> int:
@@ -90,7 +90,7 @@ def say_goodbye(clients: list[socket.socket]) -> int:
     go on with the next.  Return how many clients were told.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex05_closing: say_goodbye() is not written yet")
+    raise NotImplementedError("write say_goodbye() in exercises/ex05_closing.py")
 
 
 def _discard(conn: socket.socket) -> None:
@@ -114,7 +114,7 @@ def serve_until_interrupted(listener: socket.socket) -> int:
       close the listener, and return the number ``say_goodbye`` returned.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex05_closing: serve_until_interrupted() is not written yet")
+    raise NotImplementedError("write serve_until_interrupted() in exercises/ex05_closing.py")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,7 +46,7 @@ def encode_datagram(seq: int, text: str) -> bytes:
     b'7 h\\xc3\\xa9llo'
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex06_udp: encode_datagram() is not written yet")
+    raise NotImplementedError("write encode_datagram() in exercises/ex06_udp.py")
 
 
 def decode_datagram(data: bytes) -> tuple[int, str]:
@@ -57,7 +57,7 @@ def decode_datagram(data: bytes) -> tuple[int, str]:
     port: never trust it).  Decode the text with ``errors="replace"``.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex06_udp: decode_datagram() is not written yet")
+    raise NotImplementedError("write decode_datagram() in exercises/ex06_udp.py")
 
 
 class LossCounter:
@@ -77,7 +77,7 @@ class LossCounter:
         - add it to ``seen`` and update ``highest``.
         """
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex06_udp: add() is not written yet")
+        raise NotImplementedError("write add() in exercises/ex06_udp.py")
 
     @property
     def received(self) -> int:
@@ -88,7 +88,7 @@ class LossCounter:
     def lost(self) -> int:
         """How many of the datagrams 0..highest never arrived."""
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex06_udp: lost() is not written yet")
+        raise NotImplementedError("write lost() in exercises/ex06_udp.py")
 
 
 def send_numbered(sock: socket.socket, address: tuple[str, int], texts: Iterable[str], first: int = 0) -> int:
@@ -99,7 +99,7 @@ def send_numbered(sock: socket.socket, address: tuple[str, int], texts: Iterable
     handshake: the first datagram is simply sent.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex06_udp: send_numbered() is not written yet")
+    raise NotImplementedError("write send_numbered() in exercises/ex06_udp.py")
 
 
 class UdpRelay:
@@ -125,7 +125,7 @@ class UdpRelay:
         return at once.
         """
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex06_udp: start() is not written yet")
+        raise NotImplementedError("write start() in exercises/ex06_udp.py")
 
     def _relay(self) -> None:
         """Receive datagrams for ever and pass each one on.
@@ -136,7 +136,7 @@ class UdpRelay:
         ``recvfrom`` raises ``OSError`` (``stop`` closed the socket).
         """
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex06_udp: _relay() is not written yet")
+        raise NotImplementedError("write _relay() in exercises/ex06_udp.py")
 
     def stop(self) -> None:
         """Close the socket (which ends ``_relay``) and wait for the thread."""

@@ -57,7 +57,7 @@ def timestamp(when: float) -> str:
     '00:00:00'
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex07_extensions: timestamp() is not written yet")
+    raise NotImplementedError("write timestamp() in exercises/ex07_extensions.py")
 
 
 class Room:
@@ -92,7 +92,7 @@ class Room:
         NAME; ``*** NAME joined`` to each other member.
         """
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex07_extensions: join() is not written yet")
+        raise NotImplementedError("write join() in exercises/ex07_extensions.py")
 
     def handle(self, name: str, text: str) -> list[Delivery]:
         """Member NAME sent the line TEXT: return the deliveries (see the table above).
@@ -102,9 +102,9 @@ class Room:
         the history.
         """
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex07_extensions: handle() is not written yet")
+        raise NotImplementedError("write handle() in exercises/ex07_extensions.py")
 
     def leave(self, name: str, reason: str) -> list[Delivery]:
         """NAME left for REASON (e.g. ``"quit"``, ``"closed"``): remove it, tell the others."""
         # TODO: write this part (read the docstring above), then delete the raise below.
-        raise NotImplementedError("ex07_extensions: leave() is not written yet")
+        raise NotImplementedError("write leave() in exercises/ex07_extensions.py")

@@ -48,7 +48,7 @@ def server_context(certfile: str, keyfile: str) -> ssl.SSLContext:
     certificate and key with ``load_cert_chain``.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex08_tls: server_context() is not written yet")
+    raise NotImplementedError("write server_context() in exercises/ex08_tls.py")
 
 
 def client_context(cafile: str) -> ssl.SSLContext:
@@ -60,7 +60,7 @@ def client_context(cafile: str) -> ssl.SSLContext:
     with ``cafile=`` does the first two for you.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex08_tls: client_context() is not written yet")
+    raise NotImplementedError("write client_context() in exercises/ex08_tls.py")
 
 
 def tls_echo_once(listener: socket.socket, context: ssl.SSLContext) -> str:
@@ -73,7 +73,7 @@ def tls_echo_once(listener: socket.socket, context: ssl.SSLContext) -> str:
     ``"TLSv1.3"``).
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex08_tls: tls_echo_once() is not written yet")
+    raise NotImplementedError("write tls_echo_once() in exercises/ex08_tls.py")
 
 
 def tls_echo_client(host: str, port: int, context: ssl.SSLContext, server_hostname: str,
@@ -88,4 +88,4 @@ def tls_echo_client(host: str, port: int, context: ssl.SSLContext, server_hostna
     would tear down the TLS layer; the length tells us when we are done.)
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex08_tls: tls_echo_client() is not written yet")
+    raise NotImplementedError("write tls_echo_client() in exercises/ex08_tls.py")

@@ -77,7 +77,7 @@ def read_segments(path: str) -> list[Segment]:
       TCP data.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex09_wire: read_segments() is not written yet")
+    raise NotImplementedError("write read_segments() in exercises/ex09_wire.py")
 
 
 def relative_numbers(segments: list[Segment]) -> list[tuple[int, int]]:
@@ -98,7 +98,7 @@ def relative_numbers(segments: list[Segment]) -> list[tuple[int, int]]:
     before computing its numbers.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex09_wire: relative_numbers() is not written yet")
+    raise NotImplementedError("write relative_numbers() in exercises/ex09_wire.py")
 
 
 def label(segments: list[Segment]) -> list[str]:
@@ -121,7 +121,7 @@ def label(segments: list[Segment]) -> list[str]:
     that ACK 3/3 was seen.
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
-    raise NotImplementedError("ex09_wire: label() is not written yet")
+    raise NotImplementedError("write label() in exercises/ex09_wire.py")
 
 
 def annotate(segments: list[Segment]) -> list[str]:

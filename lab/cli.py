@@ -59,6 +59,15 @@ def _top_parser(commands: dict[str, tuple[str, str]]) -> argparse.ArgumentParser
     return parser
 
 
+def command_parser(name: str):
+    """The module of subcommand NAME and its argparse parser (what `chatlab NAME ...` parses with)."""
+    module_name, help_text = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"chatlab {name}", description=getattr(module, "DESCRIPTION", help_text))
+    module.add_arguments(parser)
+    return module, parser
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, run one subcommand, return its exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -74,10 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         top.print_usage(sys.stderr)
         print(f"chatlab: unknown command {name!r}; try `chatlab --help`", file=sys.stderr)
         return 2
-    module_name, help_text = commands[name]
-    module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"chatlab {name}", description=getattr(module, "DESCRIPTION", help_text))
-    module.add_arguments(parser)
+    module, parser = command_parser(name)
     args = parser.parse_args(rest)
     try:
         return int(module.run(args) or 0)

@@ -2,9 +2,9 @@
 
 Both the server and the client report what happens to their connections:
 the listening socket, each accepted connection with its 4-tuple, the
-ephemeral port the client's OS chose, how long ``connect()`` took (the
-three-way handshake), the bytes and messages, and how the connection ended
-(FIN, RST, timeout, ...).  Each report is an ``Event``: a small record with
+ephemeral port the client's OS chose, how long ``connect()`` took (about one
+round trip: it returns when the SYN-ACK arrives), the bytes and messages,
+and how the connection ended (FIN, RST, timeout, ...).  Each report is an ``Event``: a small record with
 a ``kind`` and a ``to_dict()`` for tests and notebooks, and a sentence for
 the student reading the terminal.
 
@@ -22,13 +22,17 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any, Callable, ClassVar
 
-Address = tuple  # (host, port) as the socket module gives it
+from lab.net.addresses import Address, host_port
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 line``, ``2 lines``, ``0 bytes``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def fmt_addr(addr: Address) -> str:
     """``host:port``, with brackets around IPv6 hosts."""
-    host, port = addr[0], addr[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return host_port(addr[0], addr[1])
 
 
 # How a connection ended: the keyword, and what it means on the wire.
@@ -39,7 +43,8 @@ ENDINGS = {
     "quit": "/quit: the member asked to leave, and the server closed the connection",
     "dropped": "dropped by the server",
     "shutdown": "server shutdown",
-    "local": "closed by this side: close() sends a FIN",
+    "local": ("closed by this side: closing the last descriptor of the socket sends a FIN "
+              "(an RST instead if received data was still unread, or with SO_LINGER 0)"),
     "error": "error",
 }
 
@@ -55,22 +60,27 @@ class Event:
     time: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field and the ``kind``: what the JSON lines and the notebooks get."""
         data = asdict(self)
         data["kind"] = self.kind
         return data
 
     def sentence(self) -> str:  # pragma: no cover - every subclass has one
+        """What happened, in one sentence for a student reading the terminal."""
         return self.kind
 
 
 @dataclass
 class Listening(Event):
+    """The server's socket is bound (TCP: and listening); ``backlog`` is listen()'s queue."""
+
     kind: ClassVar[str] = "listening"
     address: Address = ("", 0)
     backlog: int = 0
     transport: str = "TCP"
 
     def sentence(self) -> str:
+        """What happened, in one sentence (see ``Event.sentence``)."""
         if self.transport == "UDP":
             return f"bound UDP socket to {fmt_addr(self.address)}: no listen(), no accept(), no handshake: datagrams just arrive"
         return (f"listening on {fmt_addr(self.address)} ({self.transport}, backlog {self.backlog}): from now on the "
@@ -79,11 +89,14 @@ class Listening(Event):
 
 @dataclass
 class Accepted(Event):
+    """accept() returned a connection: its 4-tuple, the client's ephemeral port."""
+
     kind: ClassVar[str] = "accepted"
     client: Address = ("", 0)
     server: Address = ("", 0)
 
     def sentence(self) -> str:
+        """What happened, in one sentence (see ``Event.sentence``)."""
         return (f"accepted {fmt_addr(self.client)} -> {fmt_addr(self.server)}: handshake complete. "
                 f"4-tuple ({self.client[0]}, {self.client[1]}, {self.server[0]}, {self.server[1]}); "
                 f"{self.client[1]} is the ephemeral port the client's OS chose")
@@ -91,25 +104,33 @@ class Accepted(Event):
 
 @dataclass
 class Refused(Event):
+    """The server turned a connection away (server full); ``reason`` says why."""
+
     kind: ClassVar[str] = "refused"
     client: Address = ("", 0)
     reason: str = ""
 
     def sentence(self) -> str:
+        """What happened, in one sentence (see ``Event.sentence``)."""
         return f"turned away {fmt_addr(self.client)}: {self.reason}"
 
 
 @dataclass
 class Named(Event):
+    """A connection joined the chat under ``name``."""
+
     kind: ClassVar[str] = "named"
     name: str = ""
 
     def sentence(self) -> str:
+        """What happened, in one sentence (see ``Event.sentence``)."""
         return f"joined the chat as {self.name!r}"
 
 
 @dataclass
 class Data(Event):
+    """One recv() (``direction`` "in") or send ("out") of ``nbytes`` carrying ``lines`` lines (verbosity 2)."""
+
     kind: ClassVar[str] = "data"
     level: ClassVar[int] = 2
     direction: str = "in"  # "in": recv() returned it, "out": handed to send()
@@ -117,44 +138,43 @@ class Data(Event):
     lines: int = 0
 
     def sentence(self) -> str:
+        """What happened, in one sentence (see ``Event.sentence``)."""
         verb = "recv() returned" if self.direction == "in" else "sent"
-        return f"{verb} {self.nbytes} bytes ({self.lines} line{'s' if self.lines != 1 else ''})"
+        return f"{verb} {_count(self.nbytes, 'byte')} ({_count(self.lines, 'line')})"
 
 
 @dataclass
 class Connecting(Event):
+    """The client calls connect(): the kernel sends the SYN."""
+
     kind: ClassVar[str] = "connecting"
     server: Address = ("", 0)
 
     def sentence(self) -> str:
+        """What happened, in one sentence (see ``Event.sentence``)."""
         return f"connecting to {fmt_addr(self.server)}: connect() sends a SYN and waits for the SYN-ACK"
 
 
 @dataclass
 class Connected(Event):
+    """connect() returned: the local address (the ephemeral port) and how long it took."""
+
     kind: ClassVar[str] = "connected"
     local: Address = ("", 0)
     server: Address = ("", 0)
     connect_ms: float = 0.0
 
     def sentence(self) -> str:
+        """What happened, in one sentence (see ``Event.sentence``)."""
         return (f"connected {fmt_addr(self.local)} -> {fmt_addr(self.server)}: your OS chose ephemeral port "
-                f"{self.local[1]}; connect() took {self.connect_ms:.2f} ms, the time of the three-way handshake "
-                "(SYN, SYN-ACK, ACK)")
-
-
-@dataclass
-class ConnectFailed(Event):
-    kind: ClassVar[str] = "connect-failed"
-    server: Address = ("", 0)
-    reason: str = ""
-
-    def sentence(self) -> str:
-        return f"could not connect to {fmt_addr(self.server)}: {self.reason}"
+                f"{self.local[1]}; connect() took {self.connect_ms:.2f} ms, about one round trip: it returns when "
+                "the SYN-ACK arrives, and the kernel sends the handshake's last ACK right after (RFC 9293, 3.5)")
 
 
 @dataclass
 class Closed(Event):
+    """A connection ended: how (a key of ``ENDINGS``), its counters, and TCP_INFO when the kernel had it."""
+
     kind: ClassVar[str] = "closed"
     how: str = "fin"  # a key of ENDINGS
     detail: str = ""
@@ -168,11 +188,13 @@ class Closed(Event):
     tcp_info: dict | None = None
 
     def sentence(self) -> str:
+        """What happened, in one sentence (see ``Event.sentence``)."""
         ending = ENDINGS.get(self.how, self.how)
         if self.detail:
             ending += f" ({self.detail})"
-        text = (f"closed: {ending}. In: {self.lines_in} lines, {self.bytes_in} bytes; out: {self.lines_out} "
-                f"lines, {self.bytes_out} bytes; open {self.duration:.1f} s")
+        text = (f"closed: {ending}. In: {_count(self.lines_in, 'line')}, {_count(self.bytes_in, 'byte')}; "
+                f"out: {_count(self.lines_out, 'line')}, {_count(self.bytes_out, 'byte')}; "
+                f"open {self.duration:.1f} s")
         if self.tcp_info:
             info = self.tcp_info
             text += (f". TCP_INFO: state {info['state']}, rtt {info['rtt_ms']:.2f} ms, "
@@ -182,10 +204,13 @@ class Closed(Event):
 
 @dataclass
 class Stopped(Event):
+    """The server stopped; ``reason`` says why."""
+
     kind: ClassVar[str] = "stopped"
     reason: str = ""
 
     def sentence(self) -> str:
+        """What happened, in one sentence (see ``Event.sentence``)."""
         return f"server stopped: {self.reason}"
 
 
@@ -197,12 +222,13 @@ class Note(Event):
     text: str = ""
 
     def sentence(self) -> str:
+        """What happened, in one sentence (see ``Event.sentence``)."""
         return self.text
 
 
 _STYLES = {
     "listening": "bold green", "accepted": "green", "connected": "green", "named": "cyan",
-    "closed": "yellow", "refused": "red", "connect-failed": "red", "stopped": "bold yellow",
+    "closed": "yellow", "refused": "red", "stopped": "bold yellow",
     "data": "dim", "connecting": "dim", "note": "magenta",
 }
 
@@ -226,6 +252,7 @@ class EventLog:
 
     @property
     def console(self):
+        """The rich console events are printed on (made on first use: rich is imported only then)."""
         if self._console is None:
             from rich.console import Console
 
@@ -233,10 +260,12 @@ class EventLog:
         return self._console
 
     def subscribe(self, callback: Callable[[Event], None]) -> None:
+        """Call ``callback(event)`` for every event from now on (from the thread that emits it)."""
         with self._lock:
             self._subscribers.append(callback)
 
     def emit(self, event: Event) -> None:
+        """Keep, write, show (by verbosity) and forward one event."""
         with self._lock:
             self.events.append(event)
             subscribers = list(self._subscribers)
@@ -249,6 +278,7 @@ class EventLog:
             callback(event)
 
     def of_kind(self, kind: str) -> list[Event]:
+        """The kept events of one kind, oldest first."""
         with self._lock:
             return [e for e in self.events if e.kind == kind]
 
@@ -260,8 +290,7 @@ class EventLog:
         line = Text()
         line.append(time.strftime("%H:%M:%S", time.localtime(event.time)), style="dim")
         line.append(f" {event.side:<6} ", style="bold")
-        # padded to the longest usual kind, and always followed by a space
-        # ("connect-failed" is longer than the column)
+        # padded to the longest kind, and always followed by a space
         line.append(f"{event.kind.upper():<10} ", style=_STYLES.get(event.kind, ""))
         if event.conn is not None:
             line.append(f"#{event.conn} ", style="bold")

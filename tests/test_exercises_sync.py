@@ -51,9 +51,9 @@ class C:
     out = tool.strip_solutions(source, "exnn_demo")
     assert "return x + 1" not in out and "return y + 41" not in out
     assert '    """Docstring kept."""\n    # TODO: write this part' in out
-    assert '    raise NotImplementedError("exnn_demo: f() is not written yet")\n' in out
+    assert '    raise NotImplementedError("write f() in exercises/exnn_demo.py")\n' in out
     assert '        y = 1  # provided code stays\n        # TODO: add y to 41\n' in out
-    assert '        raise NotImplementedError("exnn_demo: g() is not written yet")\n' in out
+    assert '        raise NotImplementedError("write g() in exercises/exnn_demo.py")\n' in out
     assert "SOLUTION" not in out
     compile(out, "exnn_demo.py", "exec")  # still valid Python
     assert tool.strip_solutions(source, "exnn_demo") == out  # deterministic

@@ -59,7 +59,7 @@ def test_release_grades_exercises_by_default(release):
                            "-p", "no:cacheprovider"], cwd=release, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stdout
     assert "6 failed" in done.stdout
-    assert "ex07_extensions: timestamp() is not written yet" in done.stdout  # only the skeleton says this
+    assert "write timestamp() in exercises/ex07_extensions.py" in done.stdout  # only the skeleton says this
     graded = subprocess.run([sys.executable, "-m", "lab", "grade", "ex07", "--json"], cwd=release,
                             capture_output=True, text=True, timeout=120)
     assert json.loads(graded.stdout)["total"] == 0

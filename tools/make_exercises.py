@@ -105,9 +105,12 @@ def strip_solutions(source: str, module: str) -> str:
         first = body[0].strip() if body else ""
         hint = first if first.startswith("# TODO:") else DEFAULT_HINT
         where = _enclosing_function(lines, start, len(indent_text))
-        what = f"{where}() is not written yet" if where else "this part is not written yet"
+        # Says what to do and where, once: tests/graded/teach.py already adds
+        # "this part of the exercise is not written yet" to the failure.
+        source = f"exercises/{module.replace('.', '/')}.py"
+        what = f"write {where}() in {source}" if where else f"write this part of {source}"
         out.append(f"{indent_text}{hint}\n")
-        out.append(f'{indent_text}raise NotImplementedError("{module}: {what}")\n')
+        out.append(f'{indent_text}raise NotImplementedError("{what}")\n')
     return "".join(out)
 
 

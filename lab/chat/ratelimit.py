@@ -13,6 +13,17 @@ from __future__ import annotations
 
 
 class TokenBucket:
+    """Up to ``burst`` tokens, refilled at ``rate`` per second; each line costs one.
+
+    >>> bucket = TokenBucket(rate=10, burst=2, now=0.0)
+    >>> bucket.try_take(0.0), bucket.try_take(0.0), bucket.try_take(0.0)
+    (True, True, False)
+    >>> bucket.try_take(0.1)    # a tenth of a second later, one token is back
+    True
+    >>> bucket.take(0.1)        # empty: wait a tenth of a second before reading on
+    0.1
+    """
+
     def __init__(self, rate: float, burst: int, now: float):
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be > 0 and burst >= 1")

@@ -2,14 +2,28 @@
 
 No sockets and no threads here: the room takes events ("this member sent
 this line", "this member is gone") and answers with *actions* ("deliver
-these bytes to these members", "close this member").  The TCP server and
-the UDP server carry the actions out over their own sockets; tests check
-them directly.  Members are opaque handles chosen by the caller (the TCP
-server uses its connection objects, the UDP server its address records).
+these server lines to these members", "close this member").  The lines are
+text (``wire.encode_lines`` makes the bytes): the TCP server encodes them for
+its byte stream, the UDP core puts each one in its own datagram.  Members are
+opaque handles chosen by the caller (the TCP server uses its connection
+objects, the UDP core the addresses it has verified).  Every answer's wording
+comes from ``lab.chat.replies``.
 
 The room is not thread-safe by itself: a threaded caller holds one lock
 around each call.  Every call is short and does no I/O, so that lock is
 never held across a send.
+
+Members are compared by identity (``is``), so a caller passes the same
+object every time (the UDP core its stored address tuple, not the new one
+``recvfrom`` returns):
+
+>>> room = Room(clock=lambda: 0.0)
+>>> a, b = object(), object()   # any hashable objects: the TCP server uses its connections
+>>> room.join(a, "alice").accepted and room.join(b, "bob").accepted
+True
+>>> [deliver] = room.receive(a, "hello")
+>>> deliver.recipients == (b,), deliver.lines[0][9:], deliver.sender is a
+(True, '<alice> hello', True)
 """
 
 from __future__ import annotations
@@ -19,15 +33,22 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Hashable, Union
 
-from lab.chat import wire as p
+from lab.chat import replies, wire
+from lab.chat.limits import HISTORY_SIZE
 
 
 @dataclass(frozen=True)
 class Deliver:
-    """Send ``data`` (one or more encoded server lines) to each recipient."""
+    """Send ``lines`` (server lines, no line ends) to each recipient, in order.
+
+    ``sender`` is the member whose chat message the lines carry (a public
+    or private message), None for the server's own lines; the UDP core
+    uses it to number the message with the sender's own sequence number.
+    """
 
     recipients: tuple[Hashable, ...]
-    data: bytes
+    lines: tuple[str, ...]
+    sender: Hashable | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +64,8 @@ Action = Union[Deliver, Close]
 
 @dataclass(frozen=True)
 class JoinResult:
+    """The answer to a join: accepted or not, the name asked for, and the actions to carry out."""
+
     accepted: bool
     name: str
     actions: list[Action]
@@ -54,24 +77,31 @@ class Room:
     ``members`` is rebuilt as a new tuple on every join and leave (copy on
     write), so a caller can read it without a lock and get a consistent
     snapshot: a broadcast goes to exactly the members present when the
-    message was handled.
+    message was handled.  ``history`` holds the last public messages (server
+    lines), except those of members marked with ``/bot``.
     """
 
-    def __init__(self, history_size: int = p.HISTORY_SIZE, clock: Callable[[], float] = time.time):
+    def __init__(self, history_size: int = HISTORY_SIZE, clock: Callable[[], float] = time.time):
         self.clock = clock
         self._names: dict[Hashable, str] = {}  # member -> name
         self._by_key: dict[str, Hashable] = {}  # casefolded name -> member
+        self._bots: set[Hashable] = set()  # members whose messages stay out of history
         self.members: tuple[Hashable, ...] = ()
-        self.history: deque[bytes] = deque(maxlen=history_size)
+        self.history: deque[str] = deque(maxlen=history_size)
 
     # -- questions -----------------------------------------------------------
 
     def name_of(self, member: Hashable) -> str | None:
+        """The member's name, or None before it has one."""
         return self._names.get(member)
 
     def names(self) -> list[str]:
         """Names online, sorted ignoring case."""
-        return sorted(self._names.values(), key=p.name_key)
+        return sorted(self._names.values(), key=wire.name_key)
+
+    def is_bot(self, member: Hashable) -> bool:
+        """True once the member sent ``/bot``."""
+        return member in self._bots
 
     def __len__(self) -> int:
         return len(self._names)
@@ -83,45 +113,38 @@ class Room:
 
     def hello(self, member: Hashable) -> list[Action]:
         """What a new connection receives before it has a name."""
-        now = self.clock()
-        return [Deliver((member,), p.encode(p.format_info(now, "hello", "welcome to chat-lab! What is your name?")))]
+        return self._reply(member, replies.hello(self.clock()))
 
     def join(self, member: Hashable, requested: str) -> JoinResult:
         """A connection asks to join under ``requested``.
 
         Refused (with the reason, and the connection may try again) when
         the name breaks the rules or someone online has it, ignoring case.
-        Accepted: the member receives the welcome and the recent history,
-        and everyone else is told.
+        Accepted: the member receives the welcome and the recent history in
+        one delivery, and everyone else is told.
         """
         now = self.clock()
-        problem = p.check_name(requested)
-        if problem is None and p.name_key(requested) in self._by_key:
-            taken_by = self._names[self._by_key[p.name_key(requested)]]
-            code, problem = "name-taken", f"{taken_by!r} is online already (names ignore case); choose another"
-        elif problem is not None:
-            code = "name-invalid"
+        problem = wire.check_name(requested)
         if problem is not None:
-            refusal = p.encode(p.format_error(now, code, problem))
-            return JoinResult(False, requested, [Deliver((member,), refusal)])
+            return JoinResult(False, requested, self._reply(member, replies.name_invalid(now, problem)))
+        holder = self._by_key.get(wire.name_key(requested))
+        if holder is not None:
+            refusal = replies.name_taken(now, self._names[holder])
+            return JoinResult(False, requested, self._reply(member, refusal))
 
         others = self.members
         self._names[member] = requested
-        self._by_key[p.name_key(requested)] = member
+        self._by_key[wire.name_key(requested)] = member
         self.members = others + (member,)
 
-        online = self.names()
-        welcome = [p.format_info(now, "welcome", f"you are {requested}; {len(online)} online: {', '.join(online)}. "
-                                 "Type /help for the commands.")]
-        data = p.encode("\r\n".join(welcome))
+        lines = [replies.welcome(now, requested, self.names())]
         if self.history:
-            count = len(self.history)
-            data += p.encode(p.format_info(now, "history", f"the last {count} message{'s' if count != 1 else ''} before you joined"))
-            data += b"".join(self.history)
-            data += p.encode(p.format_info(now, "history-end", "end of history"))
-        actions: list[Action] = [Deliver((member,), data)]
+            lines.append(replies.history_start(now, len(self.history)))
+            lines.extend(self.history)
+            lines.append(replies.history_end(now))
+        actions: list[Action] = [Deliver((member,), tuple(lines))]
         if others:
-            actions.append(Deliver(others, p.encode(p.format_joined(now, requested))))
+            actions.append(Deliver(others, (wire.format_joined(now, requested),)))
         return JoinResult(True, requested, actions)
 
     def receive(self, member: Hashable, text: str) -> list[Action]:
@@ -130,33 +153,32 @@ class Room:
         if name is None:
             return []
         now = self.clock()
-        command = p.parse_command(text)
-        if isinstance(command, p.Say):
-            line = p.encode(p.format_public(now, name, command.text))
-            self.history.append(line)
+        command = wire.parse_command(text)
+        if isinstance(command, wire.Say):
+            line = wire.format_public(now, name, command.text)
+            if member not in self._bots:
+                self.history.append(line)
             others = tuple(m for m in self.members if m is not member)
-            return [Deliver(others, line)] if others else []
-        if isinstance(command, p.PrivateMessage):
-            target = self._by_key.get(p.name_key(command.to))
+            return [Deliver(others, (line,), sender=member)] if others else []
+        if isinstance(command, wire.PrivateMessage):
+            target = self._by_key.get(wire.name_key(command.to))
             if target is None:
-                return self._reply(member, p.format_error(now, "no-such-user", f"nobody called {command.to!r} is online"))
-            target_name = self._names[target]
+                return self._reply(member, replies.no_such_user(now, command.to))
             return [
-                Deliver((target,), p.encode(p.format_private(now, name, command.text))),
-                Deliver((member,), p.encode(p.format_private_echo(now, target_name, command.text))),
+                Deliver((target,), (wire.format_private(now, name, command.text),), sender=member),
+                Deliver((member,), (wire.format_private_echo(now, self._names[target], command.text),)),
             ]
-        if isinstance(command, p.ListUsers):
-            online = self.names()
-            return self._reply(member, p.format_info(now, "list", f"{len(online)} online: {', '.join(online)}"))
-        if isinstance(command, p.Help):
-            lines = [p.format_info(now, "help", f"{usage:<16} {meaning}") for usage, meaning in p.COMMANDS_HELP]
-            lines.append(p.format_info(now, "help", "anything else you type is sent to everyone"))
-            return [Deliver((member,), p.encode("\r\n".join(lines)))]
-        if isinstance(command, p.Quit):
-            bye = p.format_info(now, "bye", "goodbye" + (f" ({command.reason})" if command.reason else ""))
-            return self._reply(member, bye) + [Close(member, p.reason_quit(command.reason))]
-        assert isinstance(command, p.BadCommand)
-        return self._reply(member, p.format_error(now, command.code, command.message))
+        if isinstance(command, wire.ListUsers):
+            return self._reply(member, replies.online(now, self.names()))
+        if isinstance(command, wire.Help):
+            return [Deliver((member,), tuple(replies.help_lines(now)))]
+        if isinstance(command, wire.Bot):
+            self._bots.add(member)
+            return self._reply(member, replies.bot(now))
+        if isinstance(command, wire.Quit):
+            return self._reply(member, replies.bye(now, command.reason)) + [Close(member, replies.reason_quit(command.reason))]
+        assert isinstance(command, wire.BadCommand)
+        return self._reply(member, wire.format_error(now, command.code, command.message))
 
     def leave(self, member: Hashable, reason: str) -> list[Action]:
         """A member is gone, for ``reason`` (docs/PROTOCOL.md "Why someone left").
@@ -168,17 +190,18 @@ class Room:
         name = self._names.pop(member, None)
         if name is None:
             return []
-        del self._by_key[p.name_key(name)]
+        del self._by_key[wire.name_key(name)]
+        self._bots.discard(member)
         self.members = tuple(m for m in self.members if m is not member)
         if not self.members:
             return []
-        return [Deliver(self.members, p.encode(p.format_left(self.clock(), name, reason)))]
+        return [Deliver(self.members, (wire.format_left(self.clock(), name, reason),))]
 
-    def notice_all(self, code: str, text: str) -> list[Action]:
-        """An information line to every member (e.g. the server is stopping)."""
+    def shutdown(self, reason: str = "the server is stopping") -> list[Action]:
+        """The server is stopping: tell every member (the connections close next)."""
         if not self.members:
             return []
-        return [Deliver(self.members, p.encode(p.format_info(self.clock(), code, text)))]
+        return [Deliver(self.members, (replies.shutdown(self.clock(), reason),))]
 
     def _reply(self, member: Hashable, line: str) -> list[Action]:
-        return [Deliver((member,), p.encode(line))]
+        return [Deliver((member,), (line,))]

@@ -19,20 +19,21 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Union
+from typing import Iterable, Union
 
-# --- limits (docs/PROTOCOL.md "Limits") --------------------------------------
+# The limits the wire format enforces.  Every default lives in lab/chat/limits.py;
+# the names stay importable from here because this is where they apply.
+from lab.chat.limits import DEFAULT_PORT, HISTORY_SIZE, MAX_LINE_BYTES, MAX_NAME_CHARS, MAX_UNTERMINATED_BYTES
 
-MAX_LINE_BYTES = 1024
-"""Longest line a client may send, in bytes, not counting the line end."""
-
-MAX_UNTERMINATED_BYTES = 8192
-"""Bytes without any line end after which the server gives up on a client."""
-
-MAX_NAME_CHARS = 16
-HISTORY_SIZE = 20
-DEFAULT_PORT = 5050
-
+__all__ = [
+    "DEFAULT_PORT", "HISTORY_SIZE", "MAX_LINE_BYTES", "MAX_NAME_CHARS", "MAX_UNTERMINATED_BYTES",
+    "Line", "LineTooLong", "NoLineEnd", "DecoderEvent", "LineDecoder", "clean_text",
+    "NAME_RULE", "check_name", "name_key",
+    "Say", "PrivateMessage", "ListUsers", "Help", "Quit", "Bot", "BadCommand", "Command", "COMMANDS_HELP",
+    "parse_command", "timestamp", "encode", "encode_lines", "format_public", "format_private",
+    "format_private_echo", "format_joined", "format_left", "format_info", "format_error", "own_message",
+    "SERVER_LINE", "ServerLine", "parse_server_line", "reason_keyword",
+]
 
 # --- decoding: bytes -> lines -------------------------------------------------
 
@@ -83,6 +84,14 @@ class LineDecoder:
     ``LineTooLong`` when it finally ends.  If ``max_unterminated`` bytes
     arrive with no line end at all, ``NoLineEnd`` is reported and the
     decoder accepts nothing more.  Memory use is bounded by ``max_line``.
+
+    >>> decoder = LineDecoder(max_line=10)
+    >>> decoder.feed(b"hel")
+    []
+    >>> decoder.feed(b"lo\\r\\nwor")
+    [Line(text='hello')]
+    >>> decoder.feed(b"ld\\n" + b"x" * 20 + b"\\n")
+    [Line(text='world'), LineTooLong(length=20, limit=10)]
     """
 
     def __init__(self, max_line: int = MAX_LINE_BYTES, max_unterminated: int = MAX_UNTERMINATED_BYTES):
@@ -224,6 +233,9 @@ def clean_text(text: str) -> str:
     that displays text shows it literally.
 
     ``clean_text(clean_text(s)) == clean_text(s)`` for every string.
+
+    >>> clean_text("\\x1b[31mred\\x1b[0m\\tand [bold]markup[/]\\x07 ")
+    'red and [bold]markup[/]'
     """
     if text.isprintable():
         return text.strip()
@@ -248,6 +260,11 @@ def check_name(name: str) -> str | None:
     Names are ASCII so that two names that look the same are the same
     (no look-alike letters from other scripts), and have no spaces or
     markup characters so that ``<NAME>`` in a server line is unambiguous.
+
+    >>> check_name("alice_2") is None
+    True
+    >>> check_name("9lives")
+    "'9lives' is not allowed; a name has 1-16 characters: ASCII letters, digits, '_' and '-', and starts with a letter"
     """
     if not name:
         return "the name is empty; " + NAME_RULE
@@ -274,23 +291,32 @@ class Say:
 
 @dataclass(frozen=True)
 class PrivateMessage:
+    """``/msg TO TEXT``: a message to one member only."""
+
     to: str
     text: str
 
 
 @dataclass(frozen=True)
 class ListUsers:
-    pass
+    """``/list``: who is online."""
 
 
 @dataclass(frozen=True)
 class Help:
-    pass
+    """``/help``: the list of commands."""
 
 
 @dataclass(frozen=True)
 class Quit:
+    """``/quit [REASON]``: leave; the others see the reason."""
+
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class Bot:
+    """``/bot``: this member is a program (``chatlab load``), its messages stay out of history."""
 
 
 @dataclass(frozen=True)
@@ -301,19 +327,41 @@ class BadCommand:
     message: str
 
 
-Command = Union[Say, PrivateMessage, ListUsers, Help, Quit, BadCommand]
+Command = Union[Say, PrivateMessage, ListUsers, Help, Quit, Bot, BadCommand]
 
 COMMANDS_HELP = (
     ("/msg NAME TEXT", "send TEXT to NAME only"),
     ("/list", "who is online"),
     ("/help", "this list"),
     ("/quit [REASON]", "leave the chat (the others see the reason)"),
+    ("/bot", "mark yourself as a program: your messages stay out of history"),
     ("//TEXT", "send a message that starts with '/'"),
 )
+"""(usage, meaning) of every command, in the order ``/help`` lists them."""
+
+_ALIASES = {
+    "/msg": "/msg", "/m": "/msg", "/w": "/msg",
+    "/list": "/list", "/who": "/list", "/names": "/list",
+    "/help": "/help", "/?": "/help",
+    "/quit": "/quit", "/exit": "/quit", "/bye": "/quit",
+    "/bot": "/bot",
+}
 
 
 def parse_command(text: str) -> Command:
-    """Decide what a (clean, non-empty) line from a member asks for."""
+    """Decide what a (clean, non-empty) line from a member asks for.
+
+    Commands ignore case and have short aliases (``/m``, ``/who``, ``/bye``...).
+
+    >>> parse_command("hello")
+    Say(text='hello')
+    >>> parse_command("/M bob see you at noon")
+    PrivateMessage(to='bob', text='see you at noon')
+    >>> parse_command("//shrug")
+    Say(text='/shrug')
+    >>> parse_command("/nope")
+    BadCommand(code='unknown-command', message='/nope is not a command; type /help for the list')
+    """
     if not text.startswith("/"):
         return Say(text)
     if text.startswith("//"):
@@ -321,18 +369,21 @@ def parse_command(text: str) -> Command:
     word, _, rest = text.partition(" ")
     word = word.lower()
     rest = rest.strip()
-    if word in ("/msg", "/m", "/w"):
+    command = _ALIASES.get(word)
+    if command == "/msg":
         to, _, message = rest.partition(" ")
         message = message.strip()
         if not to or not message:
             return BadCommand("usage", "usage: /msg NAME TEXT")
         return PrivateMessage(to, message)
-    if word in ("/list", "/who", "/names"):
+    if command == "/list":
         return ListUsers()
-    if word in ("/help", "/?"):
+    if command == "/help":
         return Help()
-    if word in ("/quit", "/exit", "/bye"):
+    if command == "/quit":
         return Quit(rest)
+    if command == "/bot":
+        return Bot()
     return BadCommand("unknown-command", f"{word} is not a command; type /help for the list")
 
 
@@ -344,54 +395,71 @@ def timestamp(now: float) -> str:
 
 
 def encode(line: str) -> bytes:
-    """The bytes of one server line: UTF-8 with the CRLF every line ends with."""
+    """The bytes of one server line: UTF-8 with the CRLF every line ends with.
+
+    >>> encode("12:00:00 <bob> hé")
+    b'12:00:00 <bob> h\\xc3\\xa9\\r\\n'
+    """
     return line.encode("utf-8") + b"\r\n"
 
 
+def encode_lines(lines: Iterable[str]) -> bytes:
+    """The bytes of several server lines, each ending with CRLF, in order."""
+    return b"".join(encode(line) for line in lines)
+
+
 def format_public(now: float, sender: str, text: str) -> str:
+    """``TIME <SENDER> TEXT``: a chat message to everyone."""
     return f"{timestamp(now)} <{sender}> {text}"
 
 
 def format_private(now: float, sender: str, text: str) -> str:
+    """``TIME *SENDER* TEXT``: a private message, as its recipient sees it."""
     return f"{timestamp(now)} *{sender}* {text}"
 
 
 def format_private_echo(now: float, recipient: str, text: str) -> str:
+    """``TIME ->RECIPIENT TEXT``: the sender's copy of a private message."""
     return f"{timestamp(now)} ->{recipient} {text}"
 
 
 def format_joined(now: float, name: str) -> str:
+    """``TIME *** NAME joined``."""
     return f"{timestamp(now)} *** {name} joined"
 
 
 def format_left(now: float, name: str, reason: str) -> str:
+    """``TIME *** NAME left (REASON)``; REASON starts with a keyword (``reason_keyword``)."""
     return f"{timestamp(now)} *** {name} left ({reason})"
 
 
 def format_info(now: float, code: str, text: str) -> str:
+    """``TIME --- CODE: TEXT``: information for one member."""
     return f"{timestamp(now)} --- {code}: {text}"
 
 
 def format_error(now: float, code: str, text: str) -> str:
+    """``TIME !!! CODE: TEXT``: an error for one member."""
     return f"{timestamp(now)} !!! {code}: {text}"
 
 
-# Why someone left: "KEYWORD: detail", the keyword first (docs/PROTOCOL.md).
-REASON_CLOSED = "closed: the client closed the connection, FIN"
-REASON_RESET = "reset: the connection was reset, RST"
-REASON_SHUTDOWN = "shutdown: the server is stopping"
+def own_message(now: float, sender: str, typed: str) -> str | None:
+    """The line the others receive when ``sender`` types ``typed``, or None for a command.
 
+    A client draws the user's own chat message with it (the server never
+    echoes a public message back to its sender), so it looks exactly like
+    the copies everyone else gets: cleaned, and ``//x`` shown as ``/x``.
 
-def reason_quit(text: str = "") -> str:
-    return f"quit: {text}" if text else "quit"
-
-
-def reason_timeout(detail: str) -> str:
-    return f"timeout: {detail}"
-
-
-def reason_dropped(detail: str) -> str:
-    return f"dropped: {detail}"
+    >>> own_message(0, "alice", "  hi \\x1b[31mthere ")[9:]
+    '<alice> hi there'
+    >>> own_message(0, "alice", "/list") is None
+    True
+    """
+    text = clean_text(typed)
+    if not text:
+        return None
+    command = parse_command(text)
+    return format_public(now, sender, command.text) if isinstance(command, Say) else None
 
 
 # --- server lines: reading them back -----------------------------------------
@@ -421,7 +489,15 @@ class ServerLine:
 
 
 def parse_server_line(line: str) -> ServerLine | None:
-    """Take a server line apart; None if it does not follow the rule."""
+    """Take a server line apart; None if it does not follow the rule.
+
+    >>> parse_server_line("14:03:31 *** dave left (reset: the connection was reset, RST)")
+    ServerLine(time='14:03:31', kind='event', name='dave', code='left', text='reset: the connection was reset, RST')
+    >>> parse_server_line("14:03:40 !!! no-such-user: nobody called 'zed' is online").code
+    'no-such-user'
+    >>> parse_server_line("hello") is None
+    True
+    """
     match = SERVER_LINE.match(line.rstrip("\r\n"))
     if match is None:
         return None
@@ -445,5 +521,9 @@ def parse_server_line(line: str) -> ServerLine | None:
 
 
 def reason_keyword(reason: str) -> str:
-    """The keyword a leave reason starts with: quit, closed, reset, ..."""
+    """The keyword a leave reason starts with: quit, closed, reset, ...
+
+    >>> reason_keyword("dropped: send queue exceeded")
+    'dropped'
+    """
     return reason.split(":", 1)[0].strip()

@@ -10,13 +10,18 @@ DESCRIPTION = ("Connect to a chat server, choose a name, and chat: one thread sh
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `chatlab client` (defaults from lab/chat/limits.py)."""
     from lab.chat.wire import DEFAULT_PORT
+    from lab.commands import options
 
     parser.add_argument("host", nargs="?", default="127.0.0.1", help="server address (default: %(default)s)")
-    parser.add_argument("--port", "-p", type=int, default=DEFAULT_PORT, help="server port (default: %(default)s)")
+    parser.add_argument("--port", "-p", type=options.PORT, default=DEFAULT_PORT,
+                        help="server port, 1-65535 (default: %(default)s)")
     parser.add_argument("--name", "-n", help="your name (asked for if not given)")
     parser.add_argument("--tls", action="store_true", help="connect with TLS (the server runs with --tls)")
-    parser.add_argument("--cafile", help="CA certificate to trust for --tls (default: from `chatlab tls init`)")
+    parser.add_argument("--cafile", metavar="FILE",
+                        help="CA certificate to trust for --tls: a path, or a file name looked for here and then "
+                             "in the lab TLS folder of `chatlab tls init` (default: that folder's ca.pem)")
     parser.add_argument("--insecure", action="store_true",
                         help="with --tls: do not verify the server's certificate (never outside the lab)")
     parser.add_argument("--udp", action="store_true", help="use the UDP variant of the chat")
@@ -26,30 +31,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `chatlab client`; the exit status."""
     import sys
 
     from rich.console import Console
 
     from lab import lifecycle
-    from lab.tcp.client import ChatClient, ClientError
+    from lab.tcp.client import ChatClient
+    from lab.terminal import ClientError
 
     console = Console(highlight=False, markup=False, emoji=False)
     events_file = open(args.events, "a", encoding="utf-8") if args.events else None
     log = lifecycle.EventLog(verbosity=0 if args.quiet else args.verbose, console=console, json_file=events_file)
     interactive = sys.stdin.isatty()
 
-    if args.udp:
-        from lab.udp import run_udp_client
-
-        return run_udp_client(args.host, args.port, args.name, console=console, log=log)
-
     tls_context = None
+    if args.tls and args.udp:
+        console.print("chatlab client: --udp cannot be combined with --tls", style="red")
+        return 2
     if args.tls:
-        from lab.tls import TlsSetupError, client_context
+        from lab.tls import TlsConfigError, client_context
 
         try:
             tls_context = client_context(cafile=args.cafile, verify=not args.insecure)
-        except TlsSetupError as error:
+        except TlsConfigError as error:
             console.print(f"chatlab client: {error}", style="red")
             return 1
 
@@ -63,7 +68,12 @@ def run(args: argparse.Namespace) -> int:
         except EOFError:
             return None
 
-    client = ChatClient(args.host, args.port, console=console, log=log, tls_context=tls_context)
+    if args.udp:
+        from lab.udp.client import UdpTerminalClient
+
+        client = UdpTerminalClient(args.host, args.port, console=console, log=log)
+    else:
+        client = ChatClient(args.host, args.port, console=console, log=log, tls_context=tls_context)
     try:
         client.connect()
         client.register(ask_name, args.name)

@@ -16,12 +16,15 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--loss", type=int, default=20, metavar="PCT",
+    from lab.commands import options
+
+    parser.add_argument("--loss", type=options.PERCENT, default=20, metavar="PCT",
                         help="percentage of packets the router drops at each crossing (default 20)")
-    parser.add_argument("--messages", type=int, default=200, help="messages in the scripted chat (default 200)")
-    parser.add_argument("--seed", type=int, default=None,
+    parser.add_argument("--messages", type=options.whole("a number of messages", 1, 100_000), default=200,
+                        metavar="N", help="messages in the scripted chat, 1-100000 (default 200)")
+    parser.add_argument("--seed", type=options.SEED, default=None,
                         help="seed of the loopback relay's loss (the router's nftables loss cannot be seeded)")
-    parser.add_argument("--interval", type=float, default=10.0, metavar="MS",
+    parser.add_argument("--interval", type=options.milliseconds("an interval", 60_000), default=10.0, metavar="MS",
                         help="milliseconds between two messages (default 10)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--no-capture", action="store_true", help="do not run the sniffer in the router")

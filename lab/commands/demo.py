@@ -16,13 +16,16 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from lab.commands import options
+
     parser.add_argument("--write", metavar="FILE", default="chatlab-demo.pcap",
                         help="where to save this run's capture (default: ./chatlab-demo.pcap)")
     parser.add_argument("--recorded", action="store_true",
                         default=bool(os.environ.get("CHATLAB_DEMO_RECORDED")),
                         help="explain the recorded capture even if live capture is possible "
                              "(also: CHATLAB_DEMO_RECORDED=1)")
-    parser.add_argument("--width", type=int, default=None, help="output width in columns (default: the terminal's)")
+    parser.add_argument("--width", type=options.whole("a width", 40, 1000, unit="columns"), default=None,
+                        metavar="COLUMNS", help="output width, 40-1000 columns (default: the terminal's)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -40,17 +40,33 @@ def _libpcap():
 
 
 def _loopback():
+    """Can this machine open a TCP connection to itself?  Tried for real: a
+    listener on 127.0.0.1 and a connect() to it.  (lo's operstate says
+    "unknown" on every Linux machine, which tells a student nothing.)"""
     try:
-        with open("/sys/class/net/lo/operstate") as f:
-            state = f.read().strip()
-    except OSError:
-        state = "missing"
-    try:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            listener.settimeout(5)
+            with socket.create_connection(listener.getsockname(), timeout=5):
+                listener.accept()[0].close()
     except OSError as exc:
-        return False, f"127.0.0.1 unusable: {exc.strerror}", "sudo ip link set lo up"
-    return True, f"lo is {state}; 127.0.0.1 works", ""
+        why = "the loopback interface lo is down" if _lo_is_down() else "is a firewall rule dropping it?"
+        return False, f"cannot connect to 127.0.0.1 ({exc.strerror or exc}): {why}", "sudo ip link set lo up"
+    return True, "127.0.0.1 works: this machine can connect to itself (interface lo)", ""
+
+
+def _lo_is_down() -> bool:
+    """True when lo's IFF_UP flag is clear (Linux; False where unknown).  Asked
+    with the SIOCGIFFLAGS ioctl, which answers for this process's network
+    namespace (/sys/class/net shows the namespace /sys was mounted in)."""
+    try:
+        import fcntl
+        import struct
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            reply = fcntl.ioctl(s.fileno(), 0x8913, struct.pack("16sH14x", b"lo", 0))  # SIOCGIFFLAGS
+        return not struct.unpack("16sH14x", reply)[1] & 0x1  # IFF_UP
+    except (ImportError, OSError):
+        return False
 
 
 def _tool(name: str, package: str, why: str):
@@ -126,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     table = Table(title="chatlab doctor", title_style="bold", expand=True)
     table.add_column("check", no_wrap=True)
     table.add_column("", no_wrap=True)
-    table.add_column("what was found", ratio=2)
+    table.add_column("what was found", ratio=2, overflow="fold")
     table.add_column("how to fix", ratio=2)
     for r in results:
         mark = "[green]OK[/green]" if r["ok"] else ("[bold red]FAIL[/bold red]" if r["essential"] else "[yellow]warn[/yellow]")

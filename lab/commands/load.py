@@ -28,21 +28,34 @@ freezes.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from lab.commands import options
+    from lab.experiments.load.runner import MAX_DURATION
+
+    clients = options.whole("a number of clients", 1, 50_000)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("host", help="the server to load (loopback, or a host you name)")
-    parser.add_argument("--port", type=int, default=5050, help="its port (default 5050)")
-    parser.add_argument("--clients", type=int, default=50, help="clients to connect (default 50)")
-    parser.add_argument("--senders", type=int, default=5, help="how many of them send (default 5)")
-    parser.add_argument("--rate", type=float, default=2.0, help="messages per second per sender (default 2)")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds of sending (default 10, at most 3600)")
-    parser.add_argument("--ramp", type=float, default=2.0, help="seconds over which the clients connect (default 2)")
-    parser.add_argument("--stalled", type=int, default=0, metavar="K", help="extra clients that never read (default 0)")
-    parser.add_argument("--stalled-rcvbuf", type=int, default=4096, metavar="BYTES",
-                        help="SO_RCVBUF of the stalled clients (default 4096)")
-    parser.add_argument("--size", type=int, default=0, metavar="BYTES", help="pad each message to this size")
-    parser.add_argument("--processes", type=int, default=0, metavar="W",
+    parser.add_argument("--port", type=options.PORT, default=5050, help="its port (default 5050)")
+    parser.add_argument("--clients", type=clients, default=50, metavar="N", help="clients to connect (default 50)")
+    parser.add_argument("--senders", type=options.whole("a number of senders", 0, clients.high), default=5,
+                        metavar="N", help="how many of them send (default 5)")
+    parser.add_argument("--rate", type=options.per_second("a rate", 1000, "messages/s"), default=2.0,
+                        metavar="PER_SECOND", help="messages per second per sender (default 2, at most 1000)")
+    parser.add_argument("--duration", type=options.seconds("a duration", MAX_DURATION), default=10.0,
+                        metavar="SECONDS", help=f"seconds of sending (default 10, at most {MAX_DURATION:.0f})")
+    parser.add_argument("--ramp", type=options.decimal("a ramp", 0, 600, unit="s"), default=2.0, metavar="SECONDS",
+                        help="seconds over which the clients connect (default 2)")
+    parser.add_argument("--stalled", type=options.whole("a number of stalled clients", 0, 1000), default=0,
+                        metavar="K", help="extra clients that never read (default 0)")
+    parser.add_argument("--stalled-rcvbuf", type=options.SOCKET_BUFFER, default=4096, metavar="BYTES",
+                        help="SO_RCVBUF of the stalled clients (default 4096; Linux doubles it)")
+    # The server's line limit is 1024 bytes (lab.chat.wire.MAX_LINE_BYTES); a padded message stays below it.
+    parser.add_argument("--size", type=options.whole("a message size", 0, 1000, unit="bytes"), default=0,
+                        metavar="BYTES", help="pad each message to this size, 0-1000")
+    parser.add_argument("--processes", type=options.whole("a number of processes", 0, 64, note="0: choose"),
+                        default=0, metavar="W",
                         help="worker processes (default: one per ~400 clients, at most one per CPU)")
-    parser.add_argument("--latency-every", type=int, default=0, metavar="K",
+    parser.add_argument("--latency-every", type=options.whole("a sampling step", 0, clients.high, note="0: choose"),
+                        default=0, metavar="K",
                         help="time the senders and every K-th client; the others are read in bulk and only "
                              "counted, so the load generator leaves the CPU to the server "
                              "(default: all up to 200 clients, else about 125; 1 = every client)")

@@ -16,14 +16,21 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from lab.commands import options
+    from lab.net.netlab import MAX_CLIENTS
+
     sub = parser.add_subparsers(dest="action", metavar="up|status|exec|down", required=True)
     up = sub.add_parser("up", help="create the lab (again: re-apply loss and rate)")
-    up.add_argument("--clients", type=int, default=3, help="number of client hosts (default 3)")
-    up.add_argument("--loss", type=int, default=0, metavar="PCT",
+    up.add_argument("--clients", type=options.whole("a number of client hosts", 1, MAX_CLIENTS), default=3,
+                    metavar="N", help=f"number of client hosts, 1-{MAX_CLIENTS} (default 3)")
+    up.add_argument("--loss", type=options.PERCENT, default=0, metavar="PCT",
                     help="percentage of forwarded packets the router drops, each direction (default 0)")
-    up.add_argument("--rate", default=None, help="rate limit on each router link, e.g. 1mbit (tbf)")
-    up.add_argument("--delay", type=float, default=None, metavar="MS", help="added delay (netem, if the kernel has it)")
-    up.add_argument("--reorder", type=float, default=None, metavar="PCT", help="reordering (netem, if the kernel has it)")
+    up.add_argument("--rate", type=options.TC_RATE, default=None,
+                    help="rate limit on each router link, e.g. 1mbit (tbf)")
+    up.add_argument("--delay", type=options.milliseconds("a delay", 60_000), default=None, metavar="MS",
+                    help="added delay (netem, if the kernel has it)")
+    up.add_argument("--reorder", type=options.percent(float), default=None, metavar="PCT",
+                    help="reordering (netem, if the kernel has it)")
     status = sub.add_parser("status", help="show hosts, addresses, loss counters and qdiscs")
     status.add_argument("--json", action="store_true", help="print one JSON object")
     ex = sub.add_parser("exec", help="run a command on a host: exec client1 -- ping 10.77.0.2")

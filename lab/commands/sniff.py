@@ -17,14 +17,19 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=None, help="only packets to or from this port (default: all)")
+    from lab.commands import options
+
+    parser.add_argument("--port", type=options.PORT, default=None,
+                        help="only packets to or from this port, 1-65535 (default: all)")
     parser.add_argument("--iface", default="lo", help="interface to capture on (default: lo)")
     parser.add_argument("--netns", default=None, help="capture inside this network namespace (ip netns)")
     parser.add_argument("--write", metavar="FILE", help="also save the captured packets to this pcap file")
     parser.add_argument("--read", metavar="FILE", help="annotate a pcap/pcapng file instead of capturing")
     parser.add_argument("--json", action="store_true", help="one JSON object per packet on stdout")
-    parser.add_argument("--count", type=int, default=0, help="stop after this many packets (0: no limit)")
-    parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: Ctrl-C)")
+    parser.add_argument("--count", type=options.whole("a packet count", 0, note="0: no limit"), default=0,
+                        metavar="N", help="stop after this many packets (0: no limit)")
+    parser.add_argument("--duration", type=options.seconds("a duration", zero="until Ctrl-C"), default=0,
+                        metavar="SECONDS", help="stop after this many seconds (0: Ctrl-C)")
 
 
 def _read(args) -> int:

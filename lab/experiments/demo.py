@@ -1,8 +1,8 @@
 """The classroom demo: a chat between three scripted clients, captured and explained.
 
 One call, :func:`run_demo`, starts the chat server (in this process), the
-sniffer on ``lo`` filtered to the server's port, and three clients speaking
-docs/PROTOCOL.md over plain sockets:
+sniffer on ``lo`` filtered to the server's port, and three scripted chat
+members (lab/peer.py) over plain sockets:
 
 1. alice, bob and carol connect: three three-way handshakes;
 2. alice sends a message to everyone (a broadcast), bob a private ``/msg``
@@ -23,112 +23,42 @@ the kit (lab/data/demo.pcap), labelled RECORDED.
 from __future__ import annotations
 
 import os
-import select
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from lab.peer import Peer, PeerProcess, is_event
+
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "demo.pcap"
 
-# carol runs in her own process so that she can really be killed.
-CAROL = r"""
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
-buf = b""
-def wait_for(token):
-    global buf
-    while token not in buf:
-        chunk = s.recv(4096)
-        if not chunk:
-            sys.exit(1)
-        buf += chunk
-    buf = buf[buf.index(token) + len(token):]
-wait_for(b"What is your name?")
-s.sendall(b"carol\n")
-wait_for(b"welcome:")
-s.sendall(b"/list\n")
-wait_for(b"--- list:")
-wait_for(b"\r\n")
-print("ready", flush=True)
-time.sleep(30)  # from now on carol reads nothing; the demo kills her
-"""
 
-
-class Client:
-    """A scripted chat client over a plain TCP socket."""
-
-    def __init__(self, port: int, name: str):
-        self.name = name
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.buffer = b""
-        self.expect(b"What is your name?")
-        self.send(name)
-        self.expect(b"welcome:")
-
-    def send(self, line: str) -> None:
-        self.sock.sendall(line.encode() + b"\n")
-
-    def expect(self, token: bytes, timeout: float = 5.0) -> bytes:
-        """Read until `token` (and the end of its line) has arrived."""
-        deadline = time.monotonic() + timeout
-        while token not in self.buffer or not self.buffer[self.buffer.index(token):].count(b"\r\n"):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"{self.name} never received {token!r}")
-            self.sock.settimeout(remaining)
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                break
-            self.buffer += chunk
-        got, self.buffer = self.buffer, b""
-        return got
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def _script(port: int, say) -> None:
-    """The chat itself (raises on a protocol surprise)."""
+def _script(port: int, say) -> Peer:
+    """The chat itself (raises on a protocol surprise); returns alice, still connected."""
+    address = ("127.0.0.1", port)
     say("alice connects")
-    alice = Client(port, "alice")
+    alice = Peer(address, "alice")
     say("bob connects")
-    bob = Client(port, "bob")
+    bob = Peer(address, "bob")
     say("carol connects (a separate process, so that she can be killed)")
-    carol = subprocess.Popen([sys.executable, "-c", CAROL, str(port)], stdout=subprocess.PIPE, text=True)
+    # carol asks /list, then reads nothing more: what arrives next stays in her receive buffer
+    carol = PeerProcess(port, "carol", "stalled", script=(("send", "/list"), ("expect", "--- list:")))
     try:
-        ready, _, _ = select.select([carol.stdout], [], [], 10)
-        if not ready or carol.stdout.readline().strip() != "ready":
-            raise RuntimeError("carol did not get into the chat")
         say("alice says hi to everyone (a broadcast)")
         alice.send("hi everyone, this chat is being captured!")
-        bob.expect(b"<alice> hi everyone")
+        bob.expect("<alice> hi everyone")
         say("bob sends alice a private message with /msg")
         bob.send("/msg alice psst, look at the SYN packets")
-        alice.expect(b"*bob* psst")
+        alice.expect("*bob* psst")
         say("bob leaves with /quit: the server closes, FIN")
-        bob.send("/quit see you")
-        bob.expect(b"--- bye")
-        bob.sock.settimeout(2)
-        while bob.sock.recv(4096):  # until b'': the server's FIN
-            pass
-        bob.close()
-        alice.expect(b"bob left")
+        bob.quit("see you")  # reads until the server's FIN, then closes: nothing unread
+        alice.expect(is_event("bob", "left"))
         say("alice writes to carol, who no longer reads")
         alice.send("carol, are you still there?")
-        time.sleep(0.3)  # the line is now in carol's receive buffer, unread
+        carol.wait_unread()  # the line is now in carol's receive buffer, unread
         say("carol is killed (SIGKILL) with that line unread: RST")
-        carol.send_signal(signal.SIGKILL)
-        carol.wait(5)
-        alice.expect(b"carol left")
-        time.sleep(0.2)
+        carol.kill()
+        alice.expect(is_event("carol", "left"))
     finally:
-        if carol.poll() is None:
-            carol.kill()
-            carol.wait(5)
-        carol.stdout.close()
+        carol.stop()
     return alice
 
 
@@ -175,12 +105,7 @@ def run_demo(console=None, recorded: bool = False, write: str | os.PathLike | No
     if alice is not None:
         # alice reads to the end (the shutdown notice, then b'': the server's FIN)
         # and closes with nothing unread, so her connection ends with FIN, not RST.
-        try:
-            alice.sock.settimeout(2)
-            while alice.sock.recv(4096):
-                pass
-        except OSError:
-            pass
+        alice.read_until_closed(2)
         alice.close()
     time.sleep(0.2)  # the last ACKs of the shutdown
     if sniffer is not None:

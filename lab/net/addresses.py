@@ -1,8 +1,14 @@
-"""Which addresses this machine can be reached on (to print at server start)."""
+"""Addresses: the one ``Address`` type, and which addresses this machine can be reached on."""
 
 from __future__ import annotations
 
-import socket
+# No module-level ``import socket``: the sans-I/O cores (lab/udp/server_core.py,
+# lab/lifecycle.py) import ``Address`` from here and stay free of socket code.
+
+Address = tuple[str, int]
+"""(host, port), as ``getsockname()``/``recvfrom()`` give it for IPv4 (the kit keeps the first two of IPv6's four)."""
+
+Address = tuple  # (host, port), or the 4-tuple of IPv6, as the socket module gives and takes it
 
 
 def interface_addresses() -> list[tuple[str, str]]:
@@ -11,6 +17,8 @@ def interface_addresses() -> list[tuple[str, str]]:
     Linux: read with the SIOCGIFADDR ioctl (IPv4) and /proc/net/if_inet6
     (IPv6).  Elsewhere: whatever the host name resolves to.
     """
+    import socket
+
     found: list[tuple[str, str]] = []
     try:
         import fcntl
@@ -45,14 +53,27 @@ def interface_addresses() -> list[tuple[str, str]]:
     return found
 
 
+def host_port(host: str, port: int) -> str:
+    """``host:port`` as a person types it, with brackets around an IPv6 address (RFC 3986).
+
+    >>> host_port("127.0.0.1", 5050), host_port("::1", 5050)
+    ('127.0.0.1:5050', '[::1]:5050')
+    """
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def reachable(host: str, port: int) -> list[str]:
-    """The ``host:port`` strings clients can use to reach a server bound to ``host``."""
+    """The ``host:port`` strings clients can use to reach a server bound to ``host``.
+
+    A server bound to one address is reached there; one bound to every
+    address (``0.0.0.0``, or ``::`` for IPv6 and IPv4) on each address of
+    this machine, with the interface's name.
+    """
     if host not in ("0.0.0.0", "::", ""):
-        return [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+        return [host_port(host, port)]
     result = []
     for iface, address in interface_addresses():
         if host == "0.0.0.0" and ":" in address:
             continue
-        shown = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-        result.append(f"{shown}  ({iface})")
+        result.append(f"{host_port(address, port)}  ({iface})")
     return result

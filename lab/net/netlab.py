@@ -90,11 +90,6 @@ def privilege_problem() -> str | None:
     return None
 
 
-def link_subnet(index: int) -> str:
-    """The /24 of link ``index`` (0 = server, k = client k)."""
-    return f"10.77.{index}.0/24"
-
-
 def host_address(index: int) -> str:
     """The address of the host at the far end of link ``index``."""
     return f"10.77.{index}.2"

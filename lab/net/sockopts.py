@@ -1,9 +1,43 @@
-"""Small socket helpers shared by the server and the client."""
+"""Small socket helpers shared by the servers, the clients and the load generator."""
 
 from __future__ import annotations
 
+import errno
 import socket
 import struct
+
+
+def family_for(host: str) -> socket.AddressFamily:
+    """The address family of a socket that binds or connects to ``host``.
+
+    An IPv6 address literal (it has a colon: ``"::"``, ``"::1"``,
+    ``"fe80::1%eth0"``) needs an AF_INET6 socket; anything else (an IPv4
+    address, or a name such as ``"localhost"``) gets AF_INET, which is what
+    the kit's servers and clients have always used for names.
+
+    >>> family_for("::1").name, family_for("127.0.0.1").name, family_for("localhost").name
+    ('AF_INET6', 'AF_INET', 'AF_INET')
+    """
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def explain_bind_error(error: OSError, host: str, port: int) -> str:
+    """One line for the person whose server could not bind ``host``:``port``: what happened, what to do.
+
+    >>> explain_bind_error(OSError(errno.EADDRINUSE, "Address already in use"), "127.0.0.1", 5050)
+    'port 5050 is already in use on 127.0.0.1:5050 (another server is running there?): stop it, or choose another port with --port'
+    """
+    from lab.net.addresses import host_port
+
+    where = host_port(host, port)
+    if error.errno == errno.EADDRINUSE:
+        return (f"port {port} is already in use on {where} (another server is running there?): "
+                "stop it, or choose another port with --port")
+    if error.errno == errno.EACCES:
+        return f"not allowed to bind {where}: ports below 1024 need root; use --port 5050"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine; use 0.0.0.0 (every interface) or 127.0.0.1 (this machine only)"
+    return f"cannot listen on {where}: {error.strerror or error}"
 
 
 def set_recv_timeout(sock: socket.socket, seconds: float) -> None:

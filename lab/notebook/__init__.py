@@ -31,12 +31,14 @@ Nothing here defines what a chat line or a TCP segment means: that is
 
 
 The helpers live in one module per job; this package re-exports them so a
-notebook only needs ``from lab import notebook as nb``:
+notebook only needs ``from lab import notebook as nb``.  The chat members a
+lesson scripts are lab/peer.py's (``nb.ChatPeer`` is ``lab.peer.Peer``,
+``nb.ClientProcess`` is ``lab.peer.PeerProcess``), the same ones the demo
+and the tests use.
 
 - ``settings``    paths, environment switches, constants
 - ``display``     rich tables, notes, lifecycle events, server lines
 - ``sockets``     the kernel's socket table, TCP states, bind(), free ports
-- ``peers``       a scripted chat member; a client in its own process
 - ``capture``     live capture, or a RECORDED one replayed step by step
 - ``lesson``      ``Lesson``: starts everything, cleans all of it up
 - ``bytestream``, ``nagle``, ``slowreader``, ``datagrams``, ``tcp_vs_udp``, ``repair``, ``tls``: one
@@ -51,14 +53,15 @@ from lab.notebook.capture import Capture
 from lab.notebook.claims import Claim, ClaimFailed, check, measured
 from lab.notebook.display import console, events, note, show, show_lines, table
 from lab.notebook.lesson import Lesson
-from lab.notebook.peers import ChatPeer, ClientProcess
 from lab.notebook.settings import FORCE_RECORDED_ENV, HOST, LESSON_DATA, NETLAB_PREFIX, RECORD_ENV, SETTLE
 from lab.notebook.slowreader import SlowReaderResult, server_threads, show_slow_reader, show_threads, slow_reader
 from lab.notebook.sockets import (free_port, parse_proc_net_tcp, same_four_tuple, show_sockets, sockets, tcp_state,
-                                  try_bind, wait_for_state, wait_for_tcp_state, wait_unread)
+                                  try_bind, wait_for_state, wait_for_tcp_state)
 from lab.notebook.tcp_vs_udp import (compare, compare_table, counters, remove_stale_netlabs, tcp_claims, tcp_source,
                                      udp_claims)
 from lab.notebook.tls import SECRET, find_text, lab_ca, secret_chat, tls_records
+from lab.peer import Peer as ChatPeer  # the lessons' name for lab.peer's scripted member
+from lab.peer import PeerProcess as ClientProcess  # and for one in its own process
 
 __all__ = [
     "Capture", "ChatPeer", "Claim", "ClaimFailed", "ClientProcess", "FORCE_RECORDED_ENV", "HOST", "LESSON_DATA",
@@ -67,6 +70,5 @@ __all__ = [
     "nagle", "note", "parse_proc_net_tcp", "recv_all", "remove_stale_netlabs", "repair", "same_four_tuple",
     "secret_chat", "send_in_thread", "server_threads", "show", "show_chunks", "show_lines", "show_slow_reader",
     "show_sockets", "show_threads", "slow_reader", "sockets", "table", "tcp_claims", "tcp_source", "tcp_state", "tls", "tls_records",
-    "try_bind", "udp_claims", "wait_for_state", "wait_for_tcp_state", "wait_queued", "wait_unread",
-    "wire_claims",
+    "try_bind", "udp_claims", "wait_for_state", "wait_for_tcp_state", "wait_queued", "wire_claims",
 ]

@@ -14,7 +14,7 @@ from lab.notebook.settings import FORCE_RECORDED_ENV, LESSON_DATA, RECORD_ENV, S
 class Capture:
     """Packets on one TCP/UDP port, live when permitted, else RECORDED (with a visible note).
 
-    Every read (``packets``, ``new()``, ``show_new()``, ``ladder()``...) is a
+    Every read (``next_step()``, ``new()``, ``show_new()``, ``ladder()``...) is a
     *step*.  Live, a step waits until the capture is quiet and remembers how
     many packets it had; recorded, step k shows what step k of the
     recording showed.  So a notebook reads the same either way.
@@ -103,9 +103,13 @@ class Capture:
         for seg in segments[len(self.annotated):]:
             self.annotated.append(self._annotator.feed(seg))
 
-    @property
-    def packets(self) -> list:
-        """Every packet captured so far, annotated (a step)."""
+    def next_step(self) -> list:
+        """Take the next step and return every packet captured so far, annotated.
+
+        A method, not an attribute: reading it *advances* the capture by one
+        step (live, it waits until the capture is quiet; recorded, it moves
+        on to the next step of the recording), like every other reader here.
+        """
         self._sync()
         return list(self.annotated)
 
@@ -130,14 +134,6 @@ class Capture:
         t0 = self.annotated[0].segment.time if self.annotated else None
         show(packet_table(fresh, title=label, t0=t0))
         return fresh
-
-    def show_all(self, title: str = "all packets") -> list:
-        """Show every packet captured so far (a step)."""
-        from lab.capture.render import packet_table
-
-        everything = self.packets
-        show(packet_table(everything, title=f"{title}: {len(everything)} packets ({self.source})"))
-        return everything
 
     def stream(self, index: int = 0, proto: str = "tcp"):
         """The ``index``-th TCP connection of the capture (0 = the first one)."""

@@ -4,7 +4,7 @@ A lesson says "the SYN-ACK acknowledges the client's ISN + 1"; a visible
 cell right after it checks that on the packets this run captured (or the
 recording it replayed), one line per claim::
 
-    nb.check(nb.wire_claims.handshake(cap.packets), source=cap)
+    nb.check(nb.wire_claims.handshake(cap.next_step()), source=cap)
 
     ✓ the SYN-ACK acknowledges the client's ISN + 1: ack 2698111935 = ISN
       2698111934 + 1

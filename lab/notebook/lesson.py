@@ -12,9 +12,9 @@ from typing import Callable
 
 from lab.notebook.capture import Capture
 from lab.notebook.display import console, note, show, table
-from lab.notebook.peers import ChatPeer, ClientProcess
 from lab.notebook.settings import FORCE_RECORDED_ENV, HOST
 from lab.notebook.tcp_vs_udp import remove_stale_netlabs
+from lab.peer import Peer, PeerProcess
 
 
 class Lesson:
@@ -80,16 +80,16 @@ class Lesson:
         self.track(f"chat server {config['host']}:{server.address[1]}", server.stop)
         return server
 
-    def peer(self, server_or_address, name: str | None = None, **kwargs) -> ChatPeer:
-        """A ChatPeer connected (and joined as ``name``) to a server or (host, port)."""
+    def peer(self, server_or_address, name: str | None = None, **kwargs) -> Peer:
+        """A lab.peer.Peer connected (and joined as ``name``) to a server or (host, port)."""
         address = server_or_address.address if hasattr(server_or_address, "address") else server_or_address
-        peer = ChatPeer(address, name, **kwargs)
+        peer = Peer(address, name, **kwargs)
         self.track(f"client {name or peer.local[1]}", peer.close)
         return peer
 
-    def process_client(self, server, name: str, mode: str = "reads") -> ClientProcess:
-        """A chat client in its own process (see ClientProcess)."""
-        child = ClientProcess(server.address[1], name, mode)
+    def process_client(self, server, name: str, mode: str = "reads") -> PeerProcess:
+        """A chat client in its own process (lab.peer.PeerProcess): ``mode`` "reads" or "stalled"."""
+        child = PeerProcess(server.address[1], name, mode)
         self.track(f"client process {name} (pid {child.proc.pid})", child.stop)
         return child
 

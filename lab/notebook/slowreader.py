@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass, field
 
 from lab.notebook.display import show, table
-from lab.notebook.peers import ChatPeer
 from lab.notebook.settings import HOST
+from lab.peer import Peer as ChatPeer
 
 KINDS = {"naive": "naive (tutorial)", "reference": "reference (threads)", "selectors": "selectors (one thread)"}
 

@@ -14,7 +14,7 @@ import struct
 from typing import Any
 
 from lab.notebook.claims import Claim
-from lab.notebook.peers import ChatPeer
+from lab.peer import Peer as ChatPeer
 
 
 TLS_CONTENT_TYPES = {20: "ChangeCipherSpec", 21: "Alert", 22: "Handshake", 23: "ApplicationData"}

@@ -1,6 +1,6 @@
 """What the lessons claim about TCP and UDP packets, as checks over a capture (sans-I/O).
 
-Every function takes the annotated packets of a capture (``cap.packets``:
+Every function takes the annotated packets of a capture (``cap.next_step()``:
 lab.capture.Annotated, in capture order) and returns Claims
 (lab.notebook.claims) built from the raw numbers on the wire, the ones
 tshark shows with ``-e tcp.seq_raw -e tcp.ack_raw``: a claim about the ISN

@@ -313,12 +313,15 @@ class BacklogWriter(threading.Thread):
         self._stopping = False
 
     def want_write(self, outbox: Outbox) -> None:
+        """Send ``outbox``'s backlog whenever its socket becomes writable (from any thread)."""
         self._request(True, outbox)
 
     def forget(self, outbox: Outbox) -> None:
+        """Stop watching ``outbox`` (it is closed), from any thread."""
         self._request(False, outbox)
 
     def stop(self) -> None:
+        """Stop the thread and wait for it (up to 2 s)."""
         self._stopping = True
         self._wake()
         if self.is_alive():
@@ -336,6 +339,7 @@ class BacklogWriter(threading.Thread):
             pass  # a wake-up is already pending, or we are shutting down
 
     def run(self) -> None:
+        """The thread: wait until a watched socket is writable, send its backlog, repeat."""
         registered: dict[Outbox, int] = {}
         try:
             while not self._stopping:

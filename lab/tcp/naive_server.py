@@ -41,6 +41,8 @@ import threading
 import time
 from typing import Callable
 
+from lab.net.sockopts import family_for
+
 Log = Callable[[str], None]
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,15}$")
@@ -91,8 +93,7 @@ class NaiveChatServer:
 
     def start(self) -> None:
         """Bind, listen, and accept in a background thread."""
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener = socket.socket(family_for(self._host), socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((self._host, self._port))
         listener.listen(self._backlog)
@@ -100,15 +101,6 @@ class NaiveChatServer:
         self._log(f"naive server listening on {self.address[0]} port {self.address[1]}")
         self._accept_thread = threading.Thread(target=self._accept_loop, name="naive-accept", daemon=True)
         self._accept_thread.start()
-
-    def request_stop(self) -> None:
-        """Make serve_forever() return (safe from a signal handler)."""
-        self._stopping.set()
-
-    def serve_forever(self) -> None:
-        """Block until stop() or request_stop() is called."""
-        while not self._stopping.wait(0.5):
-            pass
 
     def stop(self) -> None:
         """Close the listening socket and every client connection."""
@@ -216,52 +208,3 @@ class NaiveChatServer:
         self._log(f"{wanted} joined")
         self._broadcast(f"{_now()} *** {wanted} joined\r\n", skip=sock)
         return wanted
-
-
-def serve(host: str = "127.0.0.1", port: int = 5050, log: Log | None = None, **options) -> None:
-    """Run the naive server until Ctrl-C (KeyboardInterrupt), then stop it."""
-    server = NaiveChatServer(host, port, log, **options)
-    server.start()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-
-
-def run_naive_server(host: str = "0.0.0.0", port: int = 5050, log=None, console=None, sndbuf: int | None = None) -> int:
-    """`chatlab server --naive`: run the exhibit until Ctrl-C or SIGTERM; return the exit status.
-
-    ``log`` (a lab.lifecycle.EventLog) is accepted for symmetry with the
-    reference server but not used: the exhibit prints one plain line per
-    join and leave.  TCP_NODELAY is on here, unlike in most tutorials, so that
-    the one thing a class sees is the lock held across sendall() (the
-    benchmark's Nagle table shows the other lesson).
-    """
-    import signal
-    import sys
-
-    def say(text: str, style: str | None = None) -> None:
-        if console is not None:
-            console.print(text, style=style)
-        else:
-            print(text, file=sys.stderr if style == "red" else sys.stdout, flush=True)
-
-    server = NaiveChatServer(host, port, lambda message: say(message), sndbuf=sndbuf, nodelay=True)
-    try:
-        server.start()
-    except OSError as error:
-        reason = "the port is in use (another server is running?)" if error.errno == 98 else (error.strerror or str(error))
-        say(f"chatlab server --naive: cannot listen on {host} port {port}: {reason}", "red")
-        return 1
-    say("NAIVE tutorial server (a teaching exhibit): one client that stops reading freezes the whole room.", "bold red")
-    say(f"e.g.  chatlab load 127.0.0.1 --port {server.address[1]} --clients 200 --senders 20 --stalled 1", "dim")
-    signal.signal(signal.SIGINT, lambda *_: server.request_stop())
-    signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
-    try:
-        server.serve_forever()
-    finally:
-        server.stop()
-    say("server stopped")
-    return 0

@@ -10,11 +10,13 @@ The shape is the classic one from the lab's description:
 4. broadcast each line to all the other clients, keeping the list of
    active connections safe under concurrency.
 
-What the chat *means* (names, commands, history, who receives what) is
-decided by ``lab.chat.room`` and ``lab.chat.wire``, which have no sockets.  How
-bytes reach each client without a slow one stalling everybody is
-``lab.tcp.delivery``.  This module connects them to real sockets and threads,
-and reports every connection's life to a ``lab.lifecycle.EventLog``.
+What the chat *means* (names, commands, history, who receives what, and the
+words of every reply) is decided by ``lab.chat.room``, ``lab.chat.wire`` and
+``lab.chat.replies``, which have no sockets; every default limit is in
+``lab.chat.limits``.  How bytes reach each client without a slow one stalling
+everybody is ``lab.tcp.delivery``; plain TCP or TLS is ``lab.tcp.transport``.
+This module connects them to real sockets and threads, and reports every
+connection's life to a ``lab.lifecycle.EventLog``.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from lab import lifecycle as ev
+from lab.chat import limits, replies
 from lab.chat import wire as p
-from lab.tcp.delivery import SEND_FLAGS, BacklogWriter, Fanout, Outbox
 from lab.chat.ratelimit import TokenBucket
 from lab.chat.room import Close, Deliver, Room
-from lab.net.sockopts import raise_fd_limit, set_recv_timeout
+from lab.net.sockopts import explain_bind_error, family_for, raise_fd_limit, set_recv_timeout
 from lab.net.tcpinfo import read_tcp_info
+from lab.tcp.delivery import SEND_FLAGS, BacklogWriter, Fanout, Outbox
+from lab.tcp.transport import PlainTransport, Transport
 from lab.tls.detect import looks_like_tls_client_hello
 
 
@@ -43,26 +47,26 @@ class ServerError(Exception):
 
 @dataclass
 class ServerConfig:
-    """Every limit of the server (docs/PROTOCOL.md and docs/ROBUSTNESS.md)."""
+    """Every limit of the server (docs/PROTOCOL.md and docs/ROBUSTNESS.md); defaults from lab.chat.limits."""
 
     host: str = "0.0.0.0"
-    port: int = p.DEFAULT_PORT
-    backlog: int = 1024  # listen() queue of completed handshakes not yet accepted
-    max_clients: int = 1500
-    history: int = p.HISTORY_SIZE
-    send_queue: int = 64 * 1024  # bytes waiting for one slow client, beyond its kernel buffer
+    port: int = limits.DEFAULT_PORT
+    backlog: int = limits.LISTEN_BACKLOG  # listen() queue of completed handshakes not yet accepted
+    max_clients: int = limits.MAX_CLIENTS
+    history: int = limits.HISTORY_SIZE
+    send_queue: int = limits.SEND_QUEUE_BYTES  # bytes waiting for one slow client, beyond its kernel buffer
     sndbuf: int | None = None  # SO_SNDBUF of client sockets (None: the kernel's default)
-    max_line: int = p.MAX_LINE_BYTES
-    max_unterminated: int = p.MAX_UNTERMINATED_BYTES
-    name_timeout: float = 60.0  # seconds to choose a name
-    keepalive_idle: int = 60  # TCP keepalive: first probe after this many idle seconds,
-    keepalive_interval: int = 10  # then one probe every this many seconds,
-    keepalive_count: int = 3  # and the peer is declared dead after this many unanswered
-    rate: float = 10.0  # lines per second per client, sustained
-    burst: int = 20  # lines a client may send at once
+    max_line: int = limits.MAX_LINE_BYTES
+    max_unterminated: int = limits.MAX_UNTERMINATED_BYTES
+    name_timeout: float = limits.NAME_TIMEOUT_S  # seconds to choose a name
+    keepalive_idle: int = limits.KEEPALIVE_IDLE_S  # TCP keepalive: first probe after this many idle seconds,
+    keepalive_interval: int = limits.KEEPALIVE_INTERVAL_S  # then one probe every this many seconds,
+    keepalive_count: int = limits.KEEPALIVE_COUNT  # and the peer is declared dead after this many unanswered
+    rate: float = limits.RATE_LINES_PER_S  # lines per second per client, sustained
+    burst: int = limits.BURST_LINES  # lines a client may send at once
     tls: Any = None  # an ssl.SSLContext for the server side, or None for plain TCP
-    tls_handshake_timeout: float = 10.0
-    shutdown_grace: float = 1.5  # seconds to let clients receive the goodbye
+    tls_handshake_timeout: float = limits.TLS_HANDSHAKE_TIMEOUT_S
+    shutdown_grace: float = limits.SHUTDOWN_GRACE_S  # seconds to let clients receive the goodbye
 
 
 class _Ended(Exception):
@@ -72,24 +76,6 @@ class _Ended(Exception):
         super().__init__(how, detail)
         self.how = how
         self.detail = detail
-
-
-class PlainTransport:
-    """Plain TCP: bytes go to the socket as they are."""
-
-    encode = None  # Outbox sends plaintext unchanged
-
-    def __init__(self, sock: socket.socket):
-        self.sock = sock
-
-    def handshake(self, timeout: float) -> None:
-        pass
-
-    def recv(self, size: int) -> bytes:
-        return self.sock.recv(size)
-
-    def goodbye(self) -> bytes:
-        return b""
 
 
 class Connection:
@@ -102,7 +88,7 @@ class Connection:
         self.server = server
         self.started = time.time()
         self.name: str | None = None
-        self.transport: Any = PlainTransport(sock)
+        self.transport: Transport = PlainTransport(sock)
         self.outbox: Outbox | None = None
         self.thread: threading.Thread | None = None
         self.bytes_in = 0
@@ -131,12 +117,12 @@ class Connection:
 
 
 class ChatServer:
-    """A threaded TCP chat server.
+    """A threaded TCP chat server::
 
-    >>> server = ChatServer(ServerConfig(host="127.0.0.1", port=0))
-    >>> server.start()            # bound and listening; returns at once
-    >>> server.address            # ('127.0.0.1', 43817)
-    >>> server.stop()             # tells the members, closes everything
+        server = ChatServer(ServerConfig(host="127.0.0.1", port=0))
+        server.start()            # bound and listening; returns at once
+        server.address            # ('127.0.0.1', 43817)
+        server.stop()             # tells the members, closes everything
 
     ``serve_forever()`` blocks until ``stop()`` or ``request_stop()``
     (Ctrl-C in the command line calls the latter from the main thread).
@@ -166,6 +152,7 @@ class ChatServer:
 
     @property
     def address(self) -> tuple[str, int]:
+        """The (host, port) the server listens on (the real port when 0 was asked for)."""
         assert self._listener is not None, "start() the server first"
         host, port = self._listener.getsockname()[:2]
         return host, port
@@ -207,7 +194,7 @@ class ChatServer:
             else:
                 already = False
                 self._stopping = True
-                self._queue(self.room.notice_all("shutdown", f"{reason}; goodbye"))
+                self._queue(self.room.shutdown(reason))
                 connections = list(self._connections)
         if already:
             self._stopped.wait(5)
@@ -238,55 +225,50 @@ class ChatServer:
         self._stopped.set()
 
     def connection_count(self) -> int:
+        """Connections open now (named or not)."""
         with self._lock:
             return len(self._connections)
 
     def _listen(self) -> socket.socket:
         host, port = self.config.host, self.config.port
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        family = family_for(host)
         try:
             # create_server sets SO_REUSEADDR, so a restarted server can bind
             # the port at once even while old connections sit in TIME_WAIT.
             return socket.create_server((host, port), family=family, backlog=self.config.backlog,
                                         dualstack_ipv6=(host == "::" and socket.has_dualstack_ipv6()))
         except OSError as error:
-            where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
-            if error.errno == errno.EADDRINUSE:
-                raise ServerError(f"port {port} is already in use on {where} (another server is running there?): "
-                                  "stop it, or choose another port with --port") from None
-            if error.errno == errno.EACCES:
-                raise ServerError(f"not allowed to bind {where}: ports below 1024 need root; use --port 5050") from None
-            if error.errno == errno.EADDRNOTAVAIL:
-                raise ServerError(f"{host} is not an address of this machine; use 0.0.0.0 (every interface) "
-                                  "or 127.0.0.1 (this machine only)") from None
-            raise ServerError(f"cannot listen on {where}: {error.strerror or error}") from None
+            raise ServerError(explain_bind_error(error, host, port)) from None
 
     # -- accepting --------------------------------------------------------------
 
     def _accept_loop(self) -> None:
+        """Accept connections until stop(); no failure of accept() or of admitting one client ends it."""
         assert self._listener is not None
+        trouble = _AcceptTrouble()
         while not self._stopping:
             try:
                 sock, client = self._listener.accept()
-            except OSError as error:
+            except Exception as error:  # OSError, or a bug: either way the next client must be served
                 if self._stopping:
                     return
-                if error.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    # Out of file descriptors: wait for some to be freed
-                    # rather than spinning; the handshake waits in the backlog.
-                    self.log.emit(ev.Note(text=f"accept() failed: {error.strerror}; retrying shortly"))
-                    time.sleep(0.1)
-                    continue
-                if error.errno in (errno.ECONNABORTED, errno.EPROTO):
-                    continue  # the client gave up before we accepted it
-                return
-            self._admit(sock, client)
+                pause, note = trouble.failed(error)
+                if note:
+                    self.log.emit(ev.Note(text=note))
+                if pause:
+                    self._stop_requested.wait(pause)
+                continue
+            trouble.succeeded()
+            try:
+                self._admit(sock, client)
+            except Exception as error:  # e.g. "can't start new thread": costs this client, never the server
+                self._admit_failed(sock, client, error)
 
     def _admit(self, sock: socket.socket, client: tuple) -> None:
         self._configure(sock)
         try:
             server_side = sock.getsockname()
-        except OSError:
+        except OSError:  # the client is gone already (reset before we got here)
             sock.close()
             return
         with self._lock:
@@ -296,13 +278,25 @@ class ChatServer:
             if not full:
                 self._connections.add(conn)
         if full:
-            self._turn_away(conn, f"the server has its maximum of {self.config.max_clients} clients")
+            self._turn_away(conn)
             return
         conn.outbox = Outbox(sock, self._writer, self.config.send_queue, self._fanout,
                              on_overflow=lambda: conn.abort("dropped", "send queue exceeded"))
         self.log.emit(ev.Accepted(conn=conn.number, client=client, server=server_side))
         conn.thread = threading.Thread(target=self._serve, args=(conn,), name=f"client-{conn.number}", daemon=True)
         conn.thread.start()
+
+    def _admit_failed(self, sock: socket.socket, client: tuple, error: Exception) -> None:
+        """Admitting one client raised: forget it, close its socket, say so; accepting goes on."""
+        with self._lock:
+            stranded = [conn for conn in self._connections if conn.sock is sock]
+            for conn in stranded:
+                self._connections.discard(conn)
+        with contextlib.suppress(OSError):
+            sock.close()
+        number = stranded[0].number if stranded else None
+        self.log.emit(ev.Note(conn=number, text=f"could not admit {ev.fmt_addr(client)}: {error!r}; its connection "
+                                                "was closed, and the server goes on accepting"))
 
     def _configure(self, sock: socket.socket) -> None:
         """Per-connection socket options, each for a reason."""
@@ -326,15 +320,16 @@ class ChatServer:
         if self.config.sndbuf:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.sndbuf)
 
-    def _turn_away(self, conn: Connection, reason: str) -> None:
-        line = p.encode(p.format_error(time.time(), "server-full", f"{reason}; try again later"))
+    def _turn_away(self, conn: Connection) -> None:
+        line = p.encode(replies.server_full(time.time(), self.config.max_clients))
         try:
             conn.sock.send(line, SEND_FLAGS)
             conn.sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass
         conn.sock.close()
-        self.log.emit(ev.Refused(conn=conn.number, client=conn.client, reason=reason))
+        self.log.emit(ev.Refused(conn=conn.number, client=conn.client,
+                                 reason=replies.server_full_reason(self.config.max_clients)))
 
     # -- one thread per client -------------------------------------------------
 
@@ -352,8 +347,7 @@ class ChatServer:
             how = "rst"
         except BlockingIOError:  # SO_RCVTIMEO expired while we waited for a name
             how, detail = "timeout", f"no name within {self.config.name_timeout:g} s"
-            conn.outbox.push(p.encode(p.format_error(time.time(), "timeout", f"you did not choose a name within "
-                                                     f"{self.config.name_timeout:g} s; closing")))
+            conn.outbox.push(p.encode(replies.name_timeout(time.time(), self.config.name_timeout)))
         except TimeoutError:
             how, detail = "timeout", "no answer to TCP keepalive probes"
         except OSError as error:
@@ -374,10 +368,8 @@ class ChatServer:
         except TlsHandshakeError as error:
             if error.kind == "plaintext":
                 # Someone typed at the TLS port with nc or telnet: tell them why, in plain text.
-                line = p.encode(p.format_error(time.time(), "tls-required",
-                                               "this port speaks TLS; connect with `chatlab client --tls`"))
                 with contextlib.suppress(OSError):
-                    conn.sock.send(line, SEND_FLAGS)
+                    conn.sock.send(p.encode(replies.tls_required(time.time())), SEND_FLAGS)
             raise _Ended("dropped", f"TLS handshake failed: {error.reason}") from None
         conn.transport = transport
         conn.outbox.encode = transport.encode
@@ -407,22 +399,17 @@ class ChatServer:
                                       lines=sum(isinstance(e, p.Line) for e in events)))
             for event in events:
                 if isinstance(event, p.NoLineEnd):
-                    conn.outbox.push(p.encode(p.format_error(time.time(), "line-too-long",
-                                                             f"{event.limit} bytes without a line end; closing")))
+                    conn.outbox.push(p.encode(replies.no_line_end(time.time(), event.limit)))
                     raise _Ended("dropped", f"no line end in {event.limit} bytes")
                 if isinstance(event, p.LineTooLong):
-                    conn.outbox.push(p.encode(p.format_error(
-                        time.time(), "line-too-long",
-                        f"your line had {event.length} bytes, the limit is {event.limit}; it was not sent")))
+                    conn.outbox.push(p.encode(replies.line_too_long(time.time(), event.length, event.limit)))
                     continue
                 conn.lines_in += 1
                 wait = bucket.take(time.monotonic())
                 if wait > 0:
                     if not warned_flood:
                         warned_flood = True
-                        conn.outbox.push(p.encode(p.format_error(
-                            time.time(), "flood", f"you send more than {self.config.rate:g} lines/s; "
-                            "the server now reads your lines more slowly")))
+                        conn.outbox.push(p.encode(replies.flood_slowed(time.time(), self.config.rate)))
                     time.sleep(wait)  # not reading: TCP flow control pushes back on the sender
                 else:
                     warned_flood = False
@@ -450,9 +437,8 @@ class ChatServer:
         """The one exit path of a connection: leave notice, flush, close, report."""
         if not conn.end_once(how, detail):
             how, detail = conn.end  # another thread ended it first (drop, shutdown)
-        reason = _leave_reason(how, detail)
         with self._lock:
-            actions = self.room.leave(conn, reason) if conn.name else []
+            actions = self.room.leave(conn, replies.leave_reason(how, detail)) if conn.name else []
             self._connections.discard(conn)
             if not self._stopping:  # during shutdown everyone is leaving: no notices
                 self._queue(actions)
@@ -460,9 +446,9 @@ class ChatServer:
         tcp_info = read_tcp_info(conn.sock)
         if conn.outbox is not None:
             flush = 0.0 if how in ("rst", "timeout") or detail == "send queue exceeded" else self.config.shutdown_grace
-            goodbye = conn.transport.goodbye()
-            if goodbye:
-                conn.outbox.push(goodbye, wire=True)
+            closing = conn.transport.close_notify()
+            if closing:
+                conn.outbox.push(closing, wire=True)
             conn.outbox.close(flush_timeout=flush)
         try:
             conn.sock.shutdown(socket.SHUT_RDWR)
@@ -489,27 +475,86 @@ class ChatServer:
     def _queue(self, actions: list) -> None:
         """Queue the room's Deliver actions to the recipients' outboxes (``_lock`` held).
 
-        Queued under the same lock as the decisions, in their order: every
-        member receives the lines in the same order.  (Close actions are
-        carried out by the member's own reader thread, see ``_on_line``.)
+        Each action's lines are encoded once, whatever the number of
+        recipients, and queued under the same lock as the decisions, in
+        their order: every member receives the lines in the same order.
+        (Close actions are carried out by the member's own reader thread,
+        see ``_on_line``.)
         """
         for action in actions:
             if isinstance(action, Deliver):
-                self._fanout.queue((member.outbox for member in action.recipients), action.data)
+                self._fanout.queue((member.outbox for member in action.recipients), p.encode_lines(action.lines))
 
 
-def _leave_reason(how: str, detail: str) -> str:
-    """The REASON of '*** NAME left (REASON)' for how a connection ended."""
-    if how == "fin":
-        return p.REASON_CLOSED
-    if how == "rst":
-        return p.REASON_RESET
-    if how == "quit":
-        return detail or p.reason_quit()
-    if how == "timeout":
-        return p.reason_timeout(detail)
-    if how == "dropped":
-        return p.reason_dropped(detail)
-    if how == "shutdown":
-        return p.REASON_SHUTDOWN
-    return f"error: {detail}" if detail else "error"
+# --- what to do when accept() fails ----------------------------------------------
+
+def _errnos(*names: str) -> frozenset[int]:
+    return frozenset(getattr(errno, name) for name in names if hasattr(errno, name))
+
+
+ACCEPT_PEER_GONE = _errnos("ECONNABORTED", "EPROTO", "ENETDOWN", "ENOPROTOOPT", "EHOSTDOWN", "ENONET",
+                           "EHOSTUNREACH", "EOPNOTSUPP", "ENETUNREACH", "EPERM")
+"""accept() errors that concern one connection only: it failed between the
+handshake and accept() (reset by the client, a network error Linux passes
+on, EPERM from a firewall rule).  accept(2) says to treat them like EAGAIN:
+accept again at once."""
+
+ACCEPT_OUT_OF_RESOURCES = _errnos("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
+"""accept() errors that mean the process or the system is out of file
+descriptors or memory: accept again after a short pause, rather than spin
+(the waiting handshakes stay in the listen backlog meanwhile)."""
+
+RESOURCE_PAUSE_S = 0.1
+UNEXPECTED_PAUSE_S = (0.05, 1.0)  # the first pause after an unexpected error, and the longest
+NOTE_EVERY_S = 1.0  # a failure that repeats is logged at most this often, with a count
+
+
+class _AcceptTrouble:
+    """What the accept loop does after a failure: how long to pause, and what to log.
+
+    Every failure is logged, repeats of the same one at most every
+    ``NOTE_EVERY_S`` with how many there were; none ends the loop.
+    Errors outside the two lists above (and exceptions that are not
+    OSError at all) are unexpected: they are logged with their name and
+    retried after a pause that doubles up to one second, so a persistent
+    fault costs a log line a second, not a spinning CPU.
+    """
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.pause = 0.0
+        self._last: tuple[str, float] | None = None  # (what, when) of the last note
+        self._repeats = 0
+
+    def succeeded(self) -> None:
+        self.pause = 0.0
+
+    def failed(self, error: BaseException) -> tuple[float, str | None]:
+        """The pause before the next accept(), and the note to log (None: a repeat, counted)."""
+        code = getattr(error, "errno", None)
+        name = errno.errorcode.get(code, type(error).__name__) if code is not None else type(error).__name__
+        if code in ACCEPT_PEER_GONE:
+            self.pause = 0.0
+            what = (f"accept() failed with {name} ({_strerror(error)}): that client's connection failed before "
+                    "we accepted it; accepting the next one")
+        elif code in ACCEPT_OUT_OF_RESOURCES:
+            self.pause = RESOURCE_PAUSE_S
+            what = (f"accept() failed with {name} ({_strerror(error)}): out of file descriptors or memory; "
+                    f"retrying every {RESOURCE_PAUSE_S:g} s (waiting clients stay in the listen backlog)")
+        else:
+            first, longest = UNEXPECTED_PAUSE_S
+            self.pause = min(longest, max(first, self.pause * 2))
+            what = (f"accept() failed with an unexpected {name} ({_strerror(error)}); "
+                    f"retrying in {self.pause:g} s")
+        now = self.clock()
+        if self._last is not None and self._last[0] == name and now - self._last[1] < NOTE_EVERY_S:
+            self._repeats += 1
+            return self.pause, None
+        if self._repeats:
+            what += f" ({self._repeats} more since the last note)"
+        self._last, self._repeats = (name, now), 0
+        return self.pause, what
+
+
+def _strerror(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__

@@ -27,15 +27,10 @@ from lab.tls.contexts import (
 from lab.tls.detect import PLAIN_TEXT_ON_TLS_PORT, TLS_ON_PLAIN_PORT, looks_like_tls_client_hello
 from lab.tls.transport import TlsError, TlsHandshakeError, TlsTransport
 
-# Other names for the same things (the server and client commands use them).
-TlsSetupError = TlsConfigError
-load_server_context = server_context
-
 __all__ = [
     "PLAIN_TEXT_ON_TLS_PORT",
     "TLS_ON_PLAIN_PORT",
     "TlsConfigError",
-    "TlsSetupError",
     "TlsError",
     "TlsHandshakeError",
     "TlsTransport",
@@ -43,7 +38,6 @@ __all__ = [
     "default_dir",
     "explain_verify_error",
     "lab_paths",
-    "load_server_context",
     "looks_like_tls_client_hello",
     "server_context",
 ]

@@ -36,6 +36,7 @@ from lab.tls.contexts import LabPaths, lab_paths
 # clock is a few minutes behind the instructor's still accepts them.
 CLOCK_SKEW = dt.timedelta(minutes=10)
 DEFAULT_DAYS = 365
+MAX_DAYS = 3650  # ten years: a lab CA older than that is a forgotten one
 _DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -241,8 +242,8 @@ def init_lab_files(
     """Make the lab CA and a server certificate in ``directory`` (default:
     ``default_dir()``).  Refuses (CertError) to replace existing files
     unless ``force``.  ``now`` lets tests make certificates in the past."""
-    if days < 1 or days > 3650:
-        raise CertError("--days must be between 1 and 3650")
+    if not 1 <= days <= MAX_DAYS:
+        raise CertError(f"--days must be between 1 and {MAX_DAYS}")
     paths = lab_paths(directory)
     existing = [p for p in _files(paths) if p.exists()]
     if existing and not force:

@@ -53,22 +53,47 @@ def lab_paths(directory: str | os.PathLike | None = None) -> LabPaths:
     return LabPaths(d, d / CA_CERT, d / CA_KEY, d / SERVER_CERT, d / SERVER_KEY)
 
 
+def find_lab_file(name: str | os.PathLike) -> Path:
+    """The file a command line names with ``--cafile``, ``--cert`` or ``--key``.
+
+    The path as given when it exists.  Otherwise, when it is a bare file
+    name (no folder: ``ca.pem``), the file of that name in the lab TLS
+    directory, where `chatlab tls init` wrote it, if it is there: so the
+    documented ``--cafile ca.pem`` works from any folder on the machine that
+    ran ``tls init``, and on a student's machine in the folder where they
+    saved the instructor's ``ca.pem``.  Else the path as given (the caller
+    says that it is missing)."""
+    path = Path(name).expanduser()
+    if path.exists() or path.parent != Path("."):
+        return path
+    in_lab_dir = default_dir() / path.name
+    return in_lab_dir if in_lab_dir.exists() else path
+
+
+def _missing(what: str, path: Path, hint: str) -> TlsConfigError:
+    """One line for a file that is not there; a bare name says both places it was looked for."""
+    if path.parent == Path("."):
+        where = f"{path} is neither in this folder ({Path.cwd()}) nor in the lab TLS folder ({default_dir()})"
+    else:
+        where = f"the {what} {path} does not exist"
+    return TlsConfigError(f"{where}: {hint}")
+
+
 def server_context(cert: str | os.PathLike | None = None, key: str | os.PathLike | None = None) -> ssl.SSLContext:
-    """A server-side context with ``cert`` and ``key`` (default: the lab files).
+    """A server-side context with ``cert`` and ``key`` (default: the lab files;
+    a bare file name is looked up as ``find_lab_file`` says).
 
     Raises TlsConfigError with one clear line if the files are missing,
     unreadable or do not match.
     """
     paths = lab_paths()
-    cert = Path(cert) if cert is not None else paths.server_cert
-    key = Path(key) if key is not None else (paths.server_key if cert == paths.server_cert else None)
+    cert = find_lab_file(cert) if cert is not None else paths.server_cert
+    key = find_lab_file(key) if key is not None else (paths.server_key if cert == paths.server_cert else None)
     if key is None:
         raise TlsConfigError(f"--cert {cert} needs --key (the private key that goes with it)")
-    for what, path in (("certificate", cert), ("private key", key)):
+    for what, path in (("server certificate", cert), ("server private key", key)):
         if not path.exists():
-            raise TlsConfigError(
-                f"the server {what} {path} does not exist: run `chatlab tls init` first (or pass --cert and --key)"
-            )
+            raise _missing(what, path, "run `chatlab tls init` first (or pass --cert and --key)")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
@@ -88,9 +113,10 @@ def client_context(cafile: str | os.PathLike | None = None, verify: bool = True)
 
     With ``verify`` (the default) the server's certificate must chain to a
     trusted CA and name the host we connect to.  Trusted CAs: ``cafile`` if
-    given; otherwise the system's CAs plus the lab CA in ``default_dir()``
-    when it exists (so ``chatlab client --tls localhost`` works on the machine
-    that ran ``chatlab tls init``).  ``verify=False`` is ``--insecure``:
+    given (a bare file name is looked up as ``find_lab_file`` says);
+    otherwise the system's CAs plus the lab CA in ``default_dir()`` when it
+    exists (so ``chatlab client --tls localhost`` works on the machine that
+    ran ``chatlab tls init``).  ``verify=False`` is ``--insecure``:
     encryption without knowing who is at the other end.
     """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname + CERT_REQUIRED
@@ -100,11 +126,10 @@ def client_context(cafile: str | os.PathLike | None = None, verify: bool = True)
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
     if cafile is not None:
-        path = Path(cafile).expanduser()
+        path = find_lab_file(cafile)
         if not path.exists():
-            raise TlsConfigError(
-                f"the CA certificate {path} does not exist: ask for ca.pem (made by `chatlab tls init`)"
-            )
+            raise _missing("CA certificate", path,
+                           "give the path of the ca.pem `chatlab tls init` made (your instructor hands it out)")
         try:
             ctx.load_verify_locations(cafile=str(path))
         except (ssl.SSLError, OSError) as exc:

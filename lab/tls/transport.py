@@ -1,21 +1,24 @@
 """TLS over a plain TCP socket through ssl.SSLObject + ssl.MemoryBIO.
 
 Why not ``ssl.SSLSocket``?  The chat server reads each client in its own
-thread (blocking ``recv``) while *other* threads deliver to that client with
-non-blocking sends (``MSG_DONTWAIT``) under the client's outbox lock.
-``SSLSocket.send`` takes no flags, and one OpenSSL connection object must
-not be read and written by two threads at once.  So the socket stays a plain
-socket, and TLS becomes a pure transformation done under a small lock:
+thread (blocking ``recv``) while the thread that holds the fan-out's
+*delivery lock* sends to every member with non-blocking sends
+(``MSG_DONTWAIT``, lab/tcp/delivery.py).  ``SSLSocket.send`` takes no flags,
+and one OpenSSL connection object must not be read and written by two
+threads at once.  So the socket stays a plain socket, and TLS becomes a pure
+transformation done under a small lock of this object's own:
 
     wire bytes in  --recv()-->  plaintext          (reader thread only)
     plaintext      --encode()--> wire bytes out    (any thread)
 
-The lock is held only around the CPU-only SSLObject calls, never across
+That lock is held only around the CPU-only SSLObject calls, never across
 socket I/O.  TLS records carry implicit sequence numbers, so the wire bytes
 from ``encode()``, ``pending_wire()`` and ``close_notify()`` must reach the
-socket in the order those calls returned them: call them under the same lock
-that orders your sends (the server's outbox lock), and send or queue the
-result before releasing it.  See docs/TLS.md.
+socket in the order those calls returned them: call them under the lock
+that orders your sends (the server's delivery lock, which ``Outbox`` holds
+while it encodes and sends), and send or queue the result before releasing
+it.  ``TlsTransport`` implements ``lab.tcp.transport.Transport`` (``recv``,
+``sendall``, ``close_notify``).  See docs/TLS.md.
 """
 
 from __future__ import annotations
@@ -69,15 +72,18 @@ class TlsTransport:
     - ``handshake(timeout)``: first, in one thread, before anything else.
     - ``recv(bufsize)``: only from the one reader thread.
     - ``encode(data)`` / ``pending_wire()`` / ``close_notify()``: from any
-      thread, under the owner's send-ordering lock (see the module docstring).
+      thread, under the owner's send-ordering lock (the server's delivery
+      lock; see the module docstring).
     - ``sendall(data)``: encode + blocking ``sock.sendall`` under this
       object's own send lock, for simple owners (the client, tests).
 
     ``on_wire_pending``: an optional callable (no arguments) that ``recv``
     calls, outside any lock of ours, when reading made OpenSSL produce wire
     bytes of its own (an alert, a TLS 1.3 key-update answer).  The owner then
-    does ``with outbox_lock: send_or_queue(t.pending_wire())``.  Without it,
-    those bytes simply go out in front of the next ``encode()``.
+    queues them in order with everything else it sends (the server pushes an
+    empty message through the member's outbox, which takes the delivery lock
+    and sends ``encode(b"")``).  Without it, those bytes simply go out in
+    front of the next ``encode()``.
     """
 
     def __init__(
@@ -330,21 +336,10 @@ class TlsTransport:
 
     def sendall(self, plaintext: bytes) -> None:
         """``encode`` + blocking ``sock.sendall``, ordered by this object's
-        send lock.  For owners with no outbox of their own (the client);
-        the server uses ``encode()`` under its outbox lock instead."""
+        send lock.  For owners with no fan-out of their own (the client,
+        tests); the server uses ``encode()`` under its delivery lock instead."""
         with self._send_lock:
             self.sock.sendall(self.encode(plaintext))
-
-    def send_close_notify(self) -> None:
-        """``close_notify`` + blocking ``sock.sendall`` under the send lock
-        (best effort: a peer that is gone is not an error here)."""
-        with self._send_lock:
-            try:
-                self.sock.sendall(self.close_notify())
-            except OSError:
-                pass
-
-    goodbye = close_notify  # the name the server's PlainTransport/TlsTransport interface uses
 
     @property
     def closed(self) -> bool:

@@ -30,10 +30,14 @@ Datagrams (UTF-8 text; fields separated by one space)::
                                                  SEQ numbers the lines sent to you,
                                                  ORIGIN is the sender's SEQ for chat
                                                  messages ("<bob>", "*bob*"), else "-"
+                       hint: TEXT                how to join, to a stranger typing in `nc -u`
+
+Every server datagram ends with CRLF (``nc -u`` shows one per row).
 
 The parts that decide (``SequenceTracker``, ``UdpChatCore``,
-``UdpClientCore``) do no I/O; ``UdpChatServer`` and ``run_udp_client`` own
-the sockets and threads.
+``UdpClientCore``) do no I/O; ``UdpChatServer``, ``UdpChatClient`` and
+``UdpTerminalClient`` own the sockets and threads; `chatlab server --udp` and
+`chatlab client --udp` launch them (lab/commands/).
 
 The package, one job per module:
 
@@ -41,32 +45,32 @@ The package, one job per module:
 * ``datagrams``: the datagram format above, encode and decode, ``MAX_DATAGRAM`` (sans-I/O);
 * ``server_core``: ``UdpChatCore`` and ``Member``, what the server decides (sans-I/O);
 * ``client_core``: ``UdpClientCore``, what a client decides (sans-I/O);
-* ``server``: ``UdpChatServer`` and ``serve_udp``, the server's socket and thread;
-* ``client``: ``UdpChatClient`` (scripted) and ``run_udp_client`` (interactive), the clients' sockets.
+* ``server``: ``UdpChatServer``, the server's socket and thread;
+* ``client``: ``UdpChatClient`` (scripted) and ``UdpTerminalClient`` (a person at a terminal), the clients' sockets.
 """
 
-from lab.udp.client import KEEPALIVE_INTERVAL, UdpChatClient, run_udp_client
+from lab.udp.client import KEEPALIVE_INTERVAL, UdpChatClient
 from lab.udp.client_core import UdpClientCore
-from lab.udp.datagrams import (JOIN_PADDING, KEEPALIVE, MAX_DATAGRAM, Challenge, Join, Keepalive, Message,
-                               ServerLineDatagram, decode_client, decode_server, encode_challenge, encode_join,
-                               encode_message, encode_server_line)
+from lab.udp.datagrams import (JOIN_PADDING, KEEPALIVE, MAX_DATAGRAM, Challenge, Hint, Join, Keepalive, Message,
+                               ServerLineDatagram, decode_client, decode_server, encode_challenge, encode_hint,
+                               encode_join, encode_message, encode_server_line)
 from lab.udp.sequence import SequenceTracker
-from lab.udp.server import UdpChatServer, run_udp_server, serve_udp
-from lab.udp.server_core import COOKIE_LIFETIME, IDLE_TIMEOUT, Address, Member, Outgoing, UdpChatCore
+from lab.udp.server import UdpChatServer
+from lab.udp.server_core import COOKIE_LIFETIME, IDLE_TIMEOUT, Member, Outgoing, UdpChatCore, join_hint
 
 __all__ = [
     # sequence accounting
     "SequenceTracker",
     # datagram format
     "MAX_DATAGRAM", "JOIN_PADDING", "KEEPALIVE", "Join", "Message", "Keepalive", "Challenge",
-    "ServerLineDatagram", "encode_join", "encode_message", "encode_challenge", "encode_server_line",
-    "decode_client", "decode_server",
+    "ServerLineDatagram", "Hint", "encode_join", "encode_message", "encode_challenge", "encode_server_line",
+    "encode_hint", "decode_client", "decode_server",
     # the server's decisions
-    "IDLE_TIMEOUT", "COOKIE_LIFETIME", "Address", "Outgoing", "Member", "UdpChatCore",
+    "IDLE_TIMEOUT", "COOKIE_LIFETIME", "Outgoing", "Member", "UdpChatCore", "join_hint",
     # the client's decisions
     "UdpClientCore",
     # the server: socket and thread
-    "UdpChatServer", "serve_udp", "run_udp_server",
+    "UdpChatServer",
     # the clients: scripted and interactive
-    "KEEPALIVE_INTERVAL", "UdpChatClient", "run_udp_client",
+    "KEEPALIVE_INTERVAL", "UdpChatClient",
 ]

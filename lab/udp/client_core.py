@@ -1,7 +1,15 @@
 """What a UDP chat client decides (sans-I/O): ``UdpClientCore`` builds the
 join (echoing the server's cookie), numbers the lines to send, and turns the
-server's datagrams into lines to show while counting lost, duplicated and
-reordered ones.  No sockets, no threads.
+server's datagrams into clean lines to show while counting lost, duplicated
+and reordered ones.  No sockets, no threads.
+
+>>> core = UdpClientCore("alice")
+>>> core.join_datagram()[:10]
+b'J - alice '
+>>> core.receive(b"C 0123abcd\\r\\n"), core.reply[:12]
+([], b'J 0123abcd a')
+>>> core.receive(b"L 1 - 12:00:00 --- welcome: you are alice\\x1b[2J\\r\\n"), core.joined
+(['12:00:00 --- welcome: you are alice'], True)
 """
 
 from __future__ import annotations
@@ -18,9 +26,11 @@ class UdpClientCore:
 
     ``join_datagram()`` is what to send (again, until ``joined``);
     ``receive(data)`` takes a datagram from the server and returns the
-    server lines to show (and may set ``reply`` to a datagram to send at
-    once); ``line(text)`` numbers a line to send.  ``downstream`` counts the
-    server's lines to us; ``origins[name]`` counts chat messages per sender.
+    server lines to show, cleaned with ``wire.clean_text`` (a forged
+    datagram may carry escape codes), and may set ``reply`` to a datagram to
+    send at once; ``line(text)`` numbers a line to send.  ``downstream``
+    counts the server's lines to us; ``origins[name]`` counts chat messages
+    per sender.
     """
 
     def __init__(self, name: str):
@@ -34,6 +44,7 @@ class UdpClientCore:
         self.reply: bytes | None = None
 
     def join_datagram(self) -> bytes:
+        """The join to send (with the cookie once the server gave one)."""
         return encode_join(self.name, self.cookie)
 
     def rename(self, name: str) -> None:
@@ -46,8 +57,8 @@ class UdpClientCore:
         self.seq += 1
         return data
 
-    def receive(self, data: bytes) -> list[p.ServerLine | str]:
-        """A datagram from the server: the lines to show, in arrival order."""
+    def receive(self, data: bytes) -> list[str]:
+        """A datagram from the server: the clean lines to show, in arrival order."""
         self.reply = None
         what = decode_server(data)
         if isinstance(what, Challenge):
@@ -58,9 +69,11 @@ class UdpClientCore:
             return []
         if not isinstance(what, ServerLineDatagram):
             return []
-        if self.downstream.add(what.seq) == "duplicate":
+        # SEQ 0: a line to an address that is not a member (server-full), outside the numbering
+        if what.seq and self.downstream.add(what.seq) == "duplicate":
             return []
-        parsed = p.parse_server_line(what.line)
+        line = p.clean_text(what.line)
+        parsed = p.parse_server_line(line)
         if parsed is not None:
             if parsed.kind == "info" and parsed.code == "welcome":
                 self.joined = True
@@ -68,4 +81,4 @@ class UdpClientCore:
                 self.refused = parsed.text
             if what.origin is not None and parsed.name:
                 self.origins.setdefault(parsed.name, SequenceTracker()).add(what.origin)
-        return [what.line]
+        return [line] if line else []

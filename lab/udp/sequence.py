@@ -19,6 +19,12 @@ class SequenceTracker:
     highest seen have not arrived (yet: a late one makes it smaller).
     Memory is bounded: gaps further than ``window`` below the highest number
     are counted as lost for good.
+
+    >>> tracker = SequenceTracker()
+    >>> [tracker.add(n) for n in (1, 2, 4, 4, 3)]
+    ['new', 'new', 'new', 'duplicate', 'late']
+    >>> tracker.to_dict()
+    {'received': 4, 'lost': 0, 'duplicated': 1, 'out_of_order': 1, 'highest': 4}
     """
 
     def __init__(self, window: int = 4096):
@@ -33,6 +39,7 @@ class SequenceTracker:
 
     @property
     def lost(self) -> int:
+        """Numbers below the highest seen that have not arrived (yet)."""
         return len(self._missing) + self._forgotten
 
     def add(self, seq: int) -> str:
@@ -69,5 +76,6 @@ class SequenceTracker:
             self._forgotten += len(old)
 
     def to_dict(self) -> dict:
+        """The counters, for reports and tests."""
         return {"received": self.received, "lost": self.lost, "duplicated": self.duplicated,
                 "out_of_order": self.out_of_order, "highest": self.highest}

@@ -1,21 +1,21 @@
 """The UDP chat server with its socket and thread: ``UdpChatServer`` owns one
-UDP socket and one thread and lets ``UdpChatCore`` decide everything;
-``serve_udp`` (also ``run_udp_server``) is what `chatlab server --udp` runs
-until Ctrl-C/SIGTERM, reporting joins and leaves.
+UDP socket and one thread and lets ``UdpChatCore`` decide everything.
+`chatlab server --udp` (lab/commands/server.py) runs it until Ctrl-C/SIGTERM.
 """
 
 from __future__ import annotations
 
 import select
 import socket
-import sys
 import threading
 import time
-from typing import Callable, TextIO
+from typing import Callable
 
-from lab.chat import wire as p
+from lab.chat import limits
 from lab.chat.room import Room
-from lab.udp.server_core import IDLE_TIMEOUT, Address, Outgoing, UdpChatCore
+from lab.net.addresses import Address
+from lab.net.sockopts import family_for
+from lab.udp.server_core import IDLE_TIMEOUT, Outgoing, UdpChatCore
 
 
 # --- the server: socket and thread --------------------------------------------
@@ -28,9 +28,10 @@ class UdpChatServer:
     address, detail)`` is called for joins and leaves (from the server thread).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = p.DEFAULT_PORT, *,
-                 idle_timeout: float = IDLE_TIMEOUT, history: int = p.HISTORY_SIZE,
-                 rate: float = 10.0, burst: int = 20, max_members: int = 1500,
+    def __init__(self, host: str = "127.0.0.1", port: int = limits.DEFAULT_PORT, *,
+                 idle_timeout: float = IDLE_TIMEOUT, history: int = limits.HISTORY_SIZE,
+                 rate: float = limits.RATE_LINES_PER_S, burst: int = limits.BURST_LINES,
+                 max_members: int = limits.MAX_CLIENTS,
                  on_event: Callable[[str, Address, str], None] | None = None):
         self.host, self.port = host, port
         self.core = UdpChatCore(Room(history_size=history), idle_timeout=idle_timeout, rate=rate, burst=burst,
@@ -43,12 +44,13 @@ class UdpChatServer:
 
     @property
     def address(self) -> tuple[str, int]:
+        """The (host, port) the socket is bound to."""
         assert self.sock is not None, "start() first"
         return self.sock.getsockname()[:2]
 
     def start(self) -> "UdpChatServer":
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        """Bind the socket and start the server thread; OSError if the port cannot be bound."""
+        self.sock = socket.socket(family_for(self.host), socket.SOCK_DGRAM)
         try:
             self.sock.bind((self.host, self.port))
         except OSError:
@@ -58,12 +60,8 @@ class UdpChatServer:
         self._thread.start()
         return self
 
-    def serve_forever(self) -> None:
-        """Block until ``stop()`` (or Ctrl-C in the caller)."""
-        while self._thread is not None and self._thread.is_alive():
-            self._thread.join(0.2)
-
     def stop(self) -> None:
+        """Tell the members the server is stopping, stop the thread, close the socket."""
         if self.sock is None:
             return
         self._stopping.set()
@@ -105,79 +103,3 @@ class UdpChatServer:
                 next_sweep = time.monotonic() + 1
                 with self._lock:
                     self._send(self.core.expire())
-
-
-def serve_udp(host: str = "127.0.0.1", port: int = p.DEFAULT_PORT, *, log=None, console=None,
-              idle_timeout: float = IDLE_TIMEOUT, out: TextIO | None = None) -> int:
-    """Run the UDP chat server until Ctrl-C/SIGTERM; returns the exit status.
-
-    ``log`` (a lab.lifecycle.EventLog) gets a Listening event (transport
-    "UDP"), a Named event per join and a Note per leave, and Stopped;
-    ``console`` (rich) or ``out`` (a text stream) gets the start and stop lines.
-    This is what `chatlab server --udp` runs (also as ``run_udp_server``).
-    """
-    from lab import lifecycle as ev
-
-    def say(text: str) -> None:
-        if console is not None:
-            console.print(text)
-        else:
-            print(text, file=out or sys.stdout, flush=True)
-
-    numbers: dict[Address, int] = {}
-
-    def event(kind: str, address: Address, detail: str) -> None:
-        who = ev.fmt_addr(address)
-        if kind == "joined":
-            numbers[address] = len(numbers) + 1
-        number = numbers.get(address)
-        if log is not None:
-            if kind == "joined":
-                log.emit(ev.Note(conn=number, text=f"{who} echoed our cookie: its address is proven, so it may "
-                                                   "now receive more than it sent"))
-                log.emit(ev.Named(conn=number, name=detail))
-            else:
-                log.emit(ev.Note(conn=number, text=f"{who} left ({detail}): no FIN over UDP, the server just "
-                                                   "forgets the address"))
-        elif kind == "joined":
-            say(f"{who} joined as {detail}")
-        else:
-            say(f"{who} left ({detail})")
-
-    server = UdpChatServer(host, port, idle_timeout=idle_timeout, on_event=event)
-    try:
-        server.start()
-    except OSError as exc:
-        say(f"chatlab server: cannot bind udp {host}:{port}: {exc.strerror}")
-        return 1
-    import signal
-
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
-
-    main = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGTERM, on_term) if main else None
-    try:
-        # Announced inside the try: a Ctrl-C right after the announcement
-        # must still stop the server cleanly.
-        h, pt = server.address
-        if log is not None:
-            log.emit(ev.Listening(address=(h, pt), transport="UDP"))
-        say(f"chat server on udp {h}:{pt}: members are known by their address; silent ones expire after "
-            f"{idle_timeout:g} s. Ctrl-C stops it.")
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        if main:
-            signal.signal(signal.SIGTERM, old)
-    s = server.core.stats
-    if log is not None:
-        log.emit(ev.Stopped(reason="Ctrl-C or SIGTERM"))
-    say(f"server stopped: {s['datagrams']} datagrams in, {s['duplicates_dropped']} duplicates dropped, "
-        f"{s['challenges']} cookie challenges, {s['too_big']} too big")
-    return 0
-
-
-run_udp_server = serve_udp

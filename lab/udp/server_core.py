@@ -2,8 +2,18 @@
 datagrams in and gives datagrams out - it keeps the members (``Member``, known
 by address), checks cookies (anti-amplification), numbers the lines it sends,
 drops duplicates, enforces the flood limit and expires silent members
-(``IDLE_TIMEOUT``), while the shared ``Room`` does names, history and routing.
-No sockets, no threads: the caller passes the time and sends what comes back.
+(``IDLE_TIMEOUT``), while the shared ``Room`` does names, history and routing
+and ``lab.chat.replies`` words every reply.  No sockets, no threads: the
+caller passes the time and sends what comes back.
+
+>>> from lab.udp.datagrams import encode_join
+>>> core = UdpChatCore(secret=b"k" * 32, clock=lambda: 0.0)
+>>> [(to, challenge)] = core.receive(("10.0.0.1", 4000), encode_join("alice"))
+>>> challenge[:2]
+b'C '
+>>> out = core.receive(("10.0.0.1", 4000), encode_join("alice", challenge[2:].strip().decode()))
+>>> core.room.names()
+['alice']
 """
 
 from __future__ import annotations
@@ -15,17 +25,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from lab.chat import limits, replies
 from lab.chat import wire as p
 from lab.chat.ratelimit import TokenBucket
-from lab.chat.room import Close, Deliver, Room
-from lab.udp.datagrams import (MAX_DATAGRAM, Join, Keepalive, Message, decode_client, encode_challenge,
+from lab.chat.room import Action, Close, Deliver, Room
+from lab.net.addresses import Address
+from lab.udp.datagrams import (MAX_DATAGRAM, Join, Keepalive, Message, decode_client, encode_challenge, encode_hint,
                                encode_server_line)
 from lab.udp.sequence import SequenceTracker
 
-IDLE_TIMEOUT = 30.0
+IDLE_TIMEOUT = limits.UDP_IDLE_TIMEOUT_S
 """Seconds without any datagram from a member before it is dropped ("timeout")."""
 
-COOKIE_LIFETIME = 60.0
+COOKIE_LIFETIME = limits.COOKIE_LIFETIME_S
 """A cookie is valid in the minute it was made and the next one."""
 
 _COOKIE_CHARS = 24  # hex characters of HMAC-SHA256 kept in a cookie
@@ -33,8 +45,8 @@ _COOKIE_CHARS = 24  # hex characters of HMAC-SHA256 kept in a cookie
 
 # --- the server's decisions (sans-I/O) ----------------------------------------
 
-Address = tuple  # (host, port) as recvfrom returns it
 Outgoing = list[tuple[Address, bytes]]
+"""What to send: (address, datagram) pairs, in order."""
 
 
 @dataclass
@@ -60,7 +72,8 @@ class UdpChatCore:
 
     def __init__(self, room: Room | None = None, secret: bytes | None = None,
                  idle_timeout: float = IDLE_TIMEOUT, clock: Callable[[], float] = time.monotonic,
-                 rate: float = 10.0, burst: int = 20, max_members: int = 1500):
+                 rate: float = limits.RATE_LINES_PER_S, burst: int = limits.BURST_LINES,
+                 max_members: int = limits.MAX_CLIENTS):
         self.room = room if room is not None else Room()
         self.secret = secret if secret is not None else os.urandom(32)
         self.idle_timeout = idle_timeout
@@ -71,7 +84,7 @@ class UdpChatCore:
         self.members: dict[Address, Member] = {}
         self.stats = {"datagrams": 0, "malformed": 0, "too_big": 0, "challenges": 0, "bad_cookie": 0,
                       "duplicates_dropped": 0, "unverified_bytes_in": 0, "unverified_bytes_out": 0,
-                      "flood_dropped": 0, "refused_full": 0}
+                      "flood_dropped": 0, "refused_full": 0, "hints": 0}
         self.events: list[tuple[str, Address, str]] = []  # (joined|left, address, name/reason) for logs
 
     # -- cookies --------------------------------------------------------------
@@ -99,8 +112,7 @@ class UdpChatCore:
         member.last_seen = now
         if len(data) > MAX_DATAGRAM:
             self.stats["too_big"] += 1
-            return self._to(member, [p.format_error(self.room.clock(), "too-big",
-                                                    f"a datagram carries at most {MAX_DATAGRAM} bytes; this one was discarded")])
+            return self._to(member, [replies.too_big(self.room.clock(), MAX_DATAGRAM)])
         what = decode_client(data)
         if what is None:
             self.stats["malformed"] += 1
@@ -108,7 +120,7 @@ class UdpChatCore:
         if isinstance(what, Keepalive):
             return []
         if isinstance(what, Join):
-            return self._join(member, what.name, now)
+            return self._join(member, what.name)
         if member.name is None:
             return []  # lines before a name: the join is still on its way
         if member.bucket is not None and not member.bucket.try_take(now):
@@ -120,8 +132,7 @@ class UdpChatCore:
             if member.flooding:
                 return []
             member.flooding = True
-            return self._to(member, [p.format_error(self.room.clock(), "flood", (
-                f"you send more than {self.rate:g} datagrams/s; over the limit they are discarded"))])
+            return self._to(member, [replies.flood_discarded(self.room.clock(), self.rate)])
         member.flooding = False
         kind = member.upstream.add(what.seq)
         if kind == "duplicate":
@@ -130,15 +141,15 @@ class UdpChatCore:
             self.stats["duplicates_dropped"] += 1
             return []
         out: Outgoing = []
-        decoder = p.LineDecoder()
-        for event in decoder.feed(what.payload + b"\n"):
+        # One datagram is one line: the line decoder only cleans it and checks
+        # its length (a stray line end inside would make a second line).
+        for event in p.LineDecoder().feed(what.payload + b"\n"):
             if isinstance(event, p.Line):
                 # member.address, not address: the room compares members by
                 # identity, and recvfrom returns a new tuple every time.
-                out += self._apply(self.room.receive(member.address, event.text), origin=(member.name, what.seq))
+                out += self._apply(self.room.receive(member.address, event.text), seq=what.seq)
             elif isinstance(event, p.LineTooLong):
-                out += self._to(member, [p.format_error(self.room.clock(), "line-too-long",
-                                                        f"lines are at most {p.MAX_LINE_BYTES} bytes; yours was discarded")])
+                out += self._to(member, [replies.line_too_long(self.room.clock(), event.length, event.limit)])
         return out
 
     def _from_unverified(self, address: Address, data: bytes, now: float) -> Outgoing:
@@ -148,13 +159,12 @@ class UdpChatCore:
         if isinstance(what, Join) and what.cookie and self._cookie_ok(address, what.cookie, now):
             if len(self.members) >= self.max_members:
                 self.stats["refused_full"] += 1
-                line = p.format_error(self.room.clock(), "server-full",
-                                      f"the server has its maximum of {self.max_members} members; try again later")
-                return [(address, encode_server_line(0, None, line))]
+                return [(address, encode_server_line(0, None, replies.server_full(self.room.clock(),
+                                                                                  self.max_members)))]
             # The address proved it receives what we send to it: a member now.
             member = Member(address, now, bucket=TokenBucket(self.rate, self.burst, now))
             self.members[address] = member
-            return self._join(member, what.name, now)
+            return self._join(member, what.name)
         if isinstance(what, Join) and what.cookie:
             self.stats["bad_cookie"] += 1
         if isinstance(what, (Join, Message)):
@@ -165,14 +175,23 @@ class UdpChatCore:
                 self.stats["challenges"] += 1
                 self.stats["unverified_bytes_out"] += len(reply)
                 return [(address, reply)]
-        return []
+        if isinstance(what, Keepalive):
+            return []
+        # A plain line (someone typing in `nc -u`), or a join too short for the
+        # cookie: the longest hint on how to join that is no bigger than what came.
+        hint = join_hint(len(data))
+        if hint is None:
+            return []
+        self.stats["hints"] += 1
+        self.stats["unverified_bytes_out"] += len(hint)
+        return [(address, hint)]
 
-    def _join(self, member: Member, name: str, now: float) -> Outgoing:
+    def _join(self, member: Member, name: str) -> Outgoing:
         if member.name is not None:
             # A repeated join (our welcome was lost and the client retried).
             if p.name_key(member.name) == p.name_key(name):
-                return self._to(member, [p.format_info(self.room.clock(), "welcome", f"you are {member.name} (again)")])
-            return self._to(member, [p.format_error(self.room.clock(), "usage", f"you are {member.name} already")])
+                return self._to(member, [replies.welcome_again(self.room.clock(), member.name)])
+            return self._to(member, [replies.already_named(self.room.clock(), member.name)])
         result = self.room.join(member.address, name)
         if result.accepted:
             member.name = result.name
@@ -183,16 +202,16 @@ class UdpChatCore:
         """Drop members silent for longer than ``idle_timeout`` (UDP has no FIN)."""
         now = self.clock() if now is None else now
         out: Outgoing = []
-        for address, member in list(self.members.items()):
+        for member in list(self.members.values()):
             if now - member.last_seen > self.idle_timeout:
-                out += self._remove(member, p.reason_timeout(f"no datagram for {self.idle_timeout:g} s"))
+                out += self._remove(member, replies.reason_timeout(f"no datagram for {self.idle_timeout:g} s"))
         return out
 
     def shutdown(self) -> Outgoing:
         """The server is stopping: tell everyone."""
-        out = self._apply(self.room.notice_all("shutdown", "the server is stopping"))
+        out = self._apply(self.room.shutdown())
         for member in list(self.members.values()):
-            self.room.leave(member.address, p.REASON_SHUTDOWN)
+            self.room.leave(member.address, replies.REASON_SHUTDOWN)
         self.members.clear()
         return out
 
@@ -210,24 +229,39 @@ class UdpChatCore:
             out.append((member.address, encode_server_line(member.sent, origin, line)))
         return out
 
-    def _apply(self, actions, origin: tuple[str, int] | None = None) -> Outgoing:
-        """Carry out the room's actions: one datagram per server line."""
+    def _apply(self, actions: list[Action], seq: int | None = None) -> Outgoing:
+        """Carry out the room's actions: one datagram per server line.
+
+        ``seq`` is the number of the datagram being handled: it becomes the
+        ORIGIN of the chat messages it carries (the lines whose sender is
+        the member who sent it).
+        """
         out: Outgoing = []
         for action in actions:
             if isinstance(action, Deliver):
-                lines = [l for l in action.data.decode("utf-8").split("\r\n") if l]
-                for line in lines:
-                    seq = None
-                    if origin is not None:
-                        parsed = p.parse_server_line(line)
-                        if parsed and parsed.kind in ("public", "private") and parsed.name == origin[0]:
-                            seq = origin[1]
-                    for address in action.recipients:
-                        member = self.members.get(address)
-                        if member is not None:
-                            out += self._to(member, [line], seq)
+                origin = seq if action.sender is not None else None
+                for address in action.recipients:
+                    member = self.members.get(address)
+                    if member is not None:
+                        out += self._to(member, action.lines, origin)
             elif isinstance(action, Close):
                 member = self.members.get(action.member)
                 if member is not None:
                     out += self._remove(member, action.reason)
         return out
+
+
+def join_hint(size: int) -> bytes | None:
+    """The longest hint datagram on how to join that is at most ``size`` bytes, or None.
+
+    The anti-amplification rule holds for hints too: an unverified address
+    never gets more bytes than it sent, so a short line gets a short hint
+    (or, under ``len(shortest hint)`` bytes, nothing).
+
+    >>> join_hint(len(b"hello\\n")) is None
+    True
+    >>> join_hint(30)
+    b'hint: type 64+ characters\\r\\n'
+    """
+    fitting = [hint for hint in (encode_hint(text) for text in replies.UDP_JOIN_HINTS) if len(hint) <= size]
+    return max(fitting, key=len) if fitting else None

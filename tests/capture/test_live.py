@@ -161,7 +161,7 @@ def test_capture_inside_a_network_namespace():
 
 
 def test_real_chat_server_quit_gives_fin_and_kill_gives_rst():
-    from lab.experiments.demo import CAROL, Client
+    from lab.peer import Peer, PeerProcess, is_event
     from lab.tcp.server import ChatServer, ServerConfig
 
     server = ChatServer(ServerConfig(host="127.0.0.1", port=0, shutdown_grace=0.2))
@@ -170,26 +170,21 @@ def test_real_chat_server_quit_gives_fin_and_kill_gives_rst():
     carol = None
     try:
         with sniffing(port) as sniffer:
-            bob = Client(port, "bob")
-            bob_port = bob.sock.getsockname()[1]
-            bob.send("/quit")
-            bob.expect(b"--- bye")
-            bob.sock.settimeout(2)
-            while bob.sock.recv(4096):
-                pass
+            bob = Peer(("127.0.0.1", port), "bob")
+            bob_port = bob.local[1]
+            bob.quit()  # /quit, then reads until the server's FIN: nothing unread
             bob.close()
-            carol = subprocess.Popen([sys.executable, "-c", CAROL, str(port)], stdout=subprocess.PIPE, text=True)
-            assert carol.stdout.readline().strip() == "ready"
-            alice = Client(port, "alice")
+            # carol reads nothing after joining: what arrives next stays unread
+            carol = PeerProcess(port, "carol", "stalled")
+            alice = Peer(("127.0.0.1", port), "alice")
             alice.send("carol, unread")
-            time.sleep(0.3)
-            carol.send_signal(signal.SIGKILL)
-            carol.wait(5)
-            alice.expect(b"carol left")
+            carol.wait_unread()
+            carol.kill()
+            alice.expect(is_event("carol", "left"))
             alice.close()
     finally:
-        if carol is not None and carol.poll() is None:
-            carol.kill()
+        if carol is not None:
+            carol.stop()
         server.stop()
     anns, streams = annotate_with_streams(sniffer.segments, {port})
     by_client = {s.client[1]: s for s in streams}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lab.chat import replies
 from lab.chat import wire as p
 from lab.chat.room import Close, Deliver, Room
 
@@ -17,9 +18,8 @@ def received(actions):
     for action in actions:
         if isinstance(action, Deliver):
             for member in action.recipients:
-                for raw in action.data.decode().split("\r\n"):
-                    if raw:
-                        out.setdefault(member, []).append(p.parse_server_line(raw))
+                for raw in action.lines:
+                    out.setdefault(member, []).append(p.parse_server_line(raw))
     return out
 
 
@@ -115,15 +115,15 @@ def test_no_history_block_when_nothing_was_said():
 
 def test_leave_is_announced_exactly_once_with_the_reason():
     room = joined(make_room(), "alice", "bob")
-    first = received(room.leave("bob", p.REASON_RESET))
+    first = received(room.leave("bob", replies.REASON_RESET))
     assert [(l.name, l.code, p.reason_keyword(l.text)) for l in first["alice"]] == [("bob", "left", "reset")]
-    assert room.leave("bob", p.REASON_CLOSED) == []
+    assert room.leave("bob", replies.REASON_CLOSED) == []
     assert room.names() == ["alice"]
 
 
 def test_leave_of_a_connection_that_never_joined_says_nothing():
     room = joined(make_room(), "alice")
-    assert room.leave("stranger", p.REASON_CLOSED) == []
+    assert room.leave("stranger", replies.REASON_CLOSED) == []
 
 
 def test_members_snapshot_is_a_new_tuple_on_each_change():
@@ -135,5 +135,35 @@ def test_members_snapshot_is_a_new_tuple_on_each_change():
 
 def test_names_freed_on_leave_can_be_reused():
     room = joined(make_room(), "alice")
-    room.leave("alice", p.REASON_CLOSED)
+    room.leave("alice", replies.REASON_CLOSED)
     assert room.join("other", "Alice").accepted
+
+
+def test_the_room_emits_lines_with_their_sender_not_bytes():
+    room = joined(make_room(), "alice", "bob")
+    [public] = room.receive("alice", "hi")
+    assert public.sender == "alice" and public.lines == (public.lines[0],) and isinstance(public.lines[0], str)
+    private, echo = room.receive("alice", "/msg bob psst")
+    assert private.sender == "alice" and echo.sender is None  # the echo is the server's own line
+    [welcome] = room.join("carol", "carol").actions[:1]
+    assert welcome.sender is None  # history lines are re-sent by the server, not by their author now
+
+
+def test_a_bot_is_heard_but_kept_out_of_history():
+    room = joined(make_room(), "alice", "loadbot")
+    [reply] = room.receive("loadbot", "/bot")
+    assert p.parse_server_line(reply.lines[0]).code == "bot" and room.is_bot("loadbot")
+    assert received(room.receive("loadbot", "token 17"))["alice"][0].text == "token 17"  # still relayed
+    room.receive("alice", "a human line")
+    assert [p.parse_server_line(line).text for line in room.history] == ["a human line"]
+    room.leave("loadbot", replies.REASON_CLOSED)
+    assert not room.is_bot("loadbot")
+    assert room.join("again", "loadbot").accepted and not room.is_bot("again")  # the mark is per connection
+
+
+def test_shutdown_tells_everyone_once():
+    room = joined(make_room(), "alice", "bob")
+    [notice] = room.shutdown("the server is stopping")
+    assert set(notice.recipients) == {"alice", "bob"}
+    assert p.parse_server_line(notice.lines[0]).text == "the server is stopping; goodbye"
+    assert make_room().shutdown() == []

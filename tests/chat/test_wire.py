@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 
+from lab.chat import replies
 from lab.chat import wire as p
 
 
@@ -188,7 +189,7 @@ NOW = 1_700_000_000.0
     (p.format_private(NOW, "bob", "psst"), "private", "bob", None, "psst"),
     (p.format_private_echo(NOW, "bob", "psst"), "private-echo", "bob", None, "psst"),
     (p.format_joined(NOW, "carol"), "event", "carol", "joined", ""),
-    (p.format_left(NOW, "carol", p.REASON_RESET), "event", "carol", "left", p.REASON_RESET),
+    (p.format_left(NOW, "carol", replies.REASON_RESET), "event", "carol", "left", replies.REASON_RESET),
     (p.format_info(NOW, "list", "2 online: a, b"), "info", None, "list", "2 online: a, b"),
     (p.format_error(NOW, "name-taken", "'a' is online"), "error", None, "name-taken", "'a' is online"),
 ])
@@ -207,5 +208,5 @@ def test_lines_that_are_not_protocol_are_none():
 
 
 def test_reason_keyword():
-    assert p.reason_keyword(p.REASON_RESET) == "reset"
-    assert p.reason_keyword(p.reason_quit("bye: all")) == "quit"
+    assert p.reason_keyword(replies.REASON_RESET) == "reset"
+    assert p.reason_keyword(replies.reason_quit("bye: all")) == "quit"

@@ -205,3 +205,49 @@ def test_a_typed_line_longer_than_the_terminal_is_redrawn_and_replaced_whole(ser
     assert any("bob joined" in row for row in rows), rows
     assert "".join(rows).count("Q") == 1, rows  # alice's own line, once, in its rendered form
     assert rows[-1] == "" or rows[[i for i, row in enumerate(rows) if row][-1]] == "alice>", rows
+
+
+def _rows_now(child, width=80, height=50) -> list[str]:
+    """The emulated screen of everything ``child`` wrote so far (its ``logfile_read``)."""
+    import pyte
+
+    return _screen_after(child, pyte.Screen(width, height))
+
+
+def test_joining_with_history_draws_the_prompt_after_the_history(server, children):
+    # The welcome and the history arrive together; the prompt must come
+    # below them, never in front of a history line ("carol> 19:21:28 --- the last ...").
+    alice = spawn_client(server.port, "alice")
+    children.append(alice)
+    for i in range(6):
+        alice.sendline(f"message {i}")
+    bob = LineClient(server.port, "bob")
+    bob.expect(r"<alice> message 5")  # all six are in the server's history now
+    carol = spawn_client(server.port, "carol", term="xterm-256color", width=80, wait_prompt=False)
+    children.append(carol)
+    carol.logfile_read = io.StringIO()
+    carol.expect_exact("end of history")
+    carol.expect_exact("carol> ")
+    rows = [row for row in _rows_now(carol) if row]
+    assert not [row for row in rows if row.startswith("carol>") and row != "carol>"], rows
+    assert rows[-1] == "carol>", rows  # the prompt is the last thing on the screen
+    history = [i for i, row in enumerate(rows) if "<alice> message" in row]
+    assert len(history) == 6 and history[-1] < len(rows) - 1, rows
+    bob.close()
+
+
+def test_a_disconnect_message_starts_on_its_own_row_below_the_half_typed_line(server, children):
+    alice = spawn_client(server.port, "alice", term="xterm-256color", width=80, wait_prompt=False)
+    children.append(alice)
+    alice.logfile_read = io.StringIO()
+    alice.expect_exact("alice> ")
+    alice.send("half typed when the server dies")
+    alice.expect_exact("half typed when the server dies")  # echoed by the terminal: readline has it
+    assert server.stop(signal.SIGTERM) == 0
+    alice.expect_exact("disconnected: the server is shutting down")
+    alice.expect(pexpect.EOF)
+    rows = [row for row in _rows_now(alice) if row]
+    [ended] = [row for row in rows if "disconnected:" in row]
+    assert ended.startswith("disconnected:"), rows  # not glued to the typed text
+    typed = [row for row in rows if "half typed when the server dies" in row]
+    assert typed and all("disconnected" not in row for row in typed), rows

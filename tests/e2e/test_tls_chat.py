@@ -95,3 +95,29 @@ def test_tls_client_on_the_plain_port_gets_one_clear_line(tmp_path, tls_dir):
         bob.expect("1 online: bob")
     finally:
         server.stop()
+
+
+def test_a_plain_client_on_the_tls_port_is_told_to_add_tls(tls_server):
+    # The TLS server waits in silence for a ClientHello; the client must not
+    # wait its 10 s and then blame the server, but say what to do.
+    result = subprocess.run(
+        [sys.executable, "-m", "lab", "client", "127.0.0.1", "--port", str(tls_server.port), "--name", "alice"],
+        cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1, result.stdout
+    assert f"127.0.0.1:{tls_server.port} speaks TLS: add --tls" in result.stdout, result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "did not answer" not in result.stdout and "no answer" not in result.stdout  # not the 10 s timeout
+
+
+def test_a_plain_client_without_a_name_on_the_tls_port_is_told_before_it_asks(tls_server):
+    import pexpect
+
+    child = pexpect.spawn(sys.executable, ["-m", "lab", "client", "127.0.0.1", "--port", str(tls_server.port)],
+                          cwd=str(ROOT), env=child_env(), encoding="utf-8", timeout=20)
+    try:
+        index = child.expect_exact(["speaks TLS: add --tls", "Your name: "])
+        assert index == 0, "the client asked for a name on a port that speaks TLS"
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 1

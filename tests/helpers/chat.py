@@ -2,8 +2,8 @@
 
 ``ChatServerProcess`` runs `chatlab server` as a child process and reads its
 lifecycle events (JSON lines).  ``spawn_client`` runs `chatlab client` in a
-pseudo-terminal with pexpect, as a person would.  ``LineClient`` is a raw
-socket speaking the protocol, which is what `nc` does.
+pseudo-terminal with pexpect, as a person would.  ``LineClient`` is the
+scripted member of lab/peer.py speaking the protocol, which is what `nc` does.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from lab.peer import Peer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,59 +108,34 @@ def spawn_client(port: int, name: str | None = None, *extra: str, timeout: float
 
 
 class LineClient:
-    """A raw TCP socket speaking the chat protocol, as `nc` would."""
+    """A lab.peer.Peer on 127.0.0.1, with the regex expectations the end-to-end tests write.
+
+    Like `nc`, it shows what the server sent as it is (lines are not
+    cleaned), and ``send`` takes bytes too, to send exactly those.
+    ``sock`` is the peer's socket, for tests that close it their own way.
+    """
 
     def __init__(self, port: int, name: str | None = None, timeout: float = 10):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buffer = b""
-        self.seen: list[str] = []
-        if name:
-            self.expect(r"--- hello:")
-            self.send(name)
-            self.expect(r"--- welcome:")
+        self.peer = Peer(("127.0.0.1", port), name, timeout=timeout)
+        self.sock = self.peer.sock
 
     def send(self, text: str | bytes) -> None:
-        self.sock.sendall(text if isinstance(text, bytes) else text.encode() + b"\n")
+        """A line (LF added) or, given bytes, exactly those bytes."""
+        if isinstance(text, bytes):
+            self.peer.send_bytes(text)
+        else:
+            self.peer.send(text)
 
     def lines(self, timeout: float = 0.5) -> list[str]:
         """Every complete line that arrives within ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                data = self.sock.recv(65536)
-            except (TimeoutError, socket.timeout):
-                break
-            if not data:
-                break
-            self.buffer += data
-        return self._split()
+        return self.peer.read(quiet=timeout, limit=timeout)
 
     def expect(self, pattern: str, timeout: float = 10) -> str:
-        """Read until a line matches ``pattern``; return it (earlier lines are kept in ``seen``)."""
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while True:
-            for i, line in enumerate(self.seen):
-                if regex.search(line):
-                    del self.seen[: i + 1]
-                    return line
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no line matching {pattern!r} within {timeout} s; got {self.seen}")
-            self.sock.settimeout(remaining)
-            try:
-                data = self.sock.recv(65536)
-            except (TimeoutError, socket.timeout):
-                continue
-            if not data:
-                raise AssertionError(f"connection closed before a line matched {pattern!r}; got {self.seen}")
-            self.buffer += data
-            self.seen.extend(self._split())
-
-    def _split(self) -> list[str]:
-        *complete, self.buffer = self.buffer.split(b"\r\n")
-        return [line.decode("utf-8", "replace") for line in complete]
+        """Read until a line matches the regex ``pattern``; return that line (an AssertionError if none does)."""
+        try:
+            return self.peer.expect(re.compile(pattern), timeout)[-1]
+        except TimeoutError as error:
+            raise AssertionError(str(error)) from None
 
     def close(self) -> None:
-        self.sock.close()
+        self.peer.close()

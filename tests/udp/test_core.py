@@ -269,3 +269,54 @@ def test_a_full_server_refuses_a_verified_join_with_the_reason(clock):
     [reply] = lines_for(out, B)
     assert p.parse_server_line(reply.line).code == "server-full"
     assert B not in core.members and core.stats["refused_full"] == 1
+
+
+# -- line ends, hints -------------------------------------------------------
+
+def test_every_server_datagram_ends_with_a_line_end(core):
+    out = core.receive(A, encode_join("alice")) + join(core, A, "alice") + core.receive(A, encode_message(1, "/list"))
+    assert out and all(data.endswith(b"\r\n") for _, data in out)
+    assert all(len(data) <= MAX_DATAGRAM for _, data in out)
+
+
+def test_a_plain_line_from_a_stranger_gets_the_longest_hint_that_fits(core):
+    from lab.udp import Hint, join_hint
+
+    for size in range(0, 300):
+        out = core.receive(C, b"x" * max(0, size - 1) + b"\n")
+        assert sum(len(data) for _, data in out) <= size  # anti-amplification, hints included
+        if out:
+            assert isinstance(decode_server(out[0][1]), Hint) and out[0][1] == join_hint(size)
+    assert core.receive(C, b"hi\n") == []  # shorter than any hint: nothing can be said
+    assert b"J - NAME" in join_hint(100) and b"COOKIE" in join_hint(MAX_DATAGRAM)
+    assert C not in core.members  # a hint keeps no state
+
+
+def test_nc_line_ends_are_accepted_on_keepalives_and_joins(core):
+    join(core, A, "alice")
+    assert core.receive(A, b"K\n") == []
+    assert core.stats["malformed"] == 0
+    cookie = core.cookie_for(B)
+    out = core.receive(B, f"J {cookie} bob\n".encode())
+    assert "welcome: you are bob" in lines_for(out, B)[0].line
+
+
+def test_a_server_full_line_is_outside_the_numbering():
+    client = UdpClientCore("bob")
+    lines = client.receive(encode_server_line(0, None, p.format_error(0, "server-full", "full")))
+    assert lines and client.downstream.received == 0
+
+
+def test_the_client_cleans_server_lines():
+    client = UdpClientCore("bob")
+    [line] = client.receive(encode_server_line(1, None, "12:00:00 <eve> \x1b[2Jhi\x1b]0;x\x07"))
+    assert line == "12:00:00 <eve> hi"
+
+
+def test_bot_members_stay_out_of_history(core):
+    join(core, A, "loadbot")
+    core.receive(A, encode_message(1, "/bot"))
+    core.receive(A, encode_message(2, "token 1"))
+    join(core, B, "bob")
+    core.receive(B, encode_message(1, "a human line"))
+    assert [p.parse_server_line(line).text for line in core.room.history] == ["a human line"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import time
 import pytest
 
 from lab.udp import MAX_DATAGRAM, UdpChatClient, UdpChatServer
+from tests.helpers.chat import ROOT, child_env
 
 
 @pytest.fixture
@@ -24,42 +26,33 @@ def server():
         srv.stop()
 
 
-def wait_for(client: UdpChatClient, needle: str, timeout: float = 5.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in client.lines(0.1):
-            if needle in line:
-                return line
-    raise AssertionError(f"{client.core.name} never saw {needle!r}; got {client.lines()}")
-
-
 def test_three_clients_chat_over_loopback(server):
     clients = [UdpChatClient(server.address, name) for name in ("alice", "bob", "carol")]
     try:
         for c in clients:
             c.join()
         alice, bob, carol = clients
-        wait_for(alice, "carol joined")
+        alice.expect("carol joined")
         for i in range(20):
             alice.send(f"message {i}")
         for who in (bob, carol):
-            wait_for(who, "<alice> message 19")
+            who.expect("<alice> message 19")
             got = [l for l in who.lines() if "<alice>" in l]
             assert [l.rsplit(" ", 1)[1] for l in got] == [str(i) for i in range(20)]  # one datagram, one message
             assert who.core.origins["alice"].to_dict() == {"received": 20, "lost": 0, "duplicated": 0,
                                                              "out_of_order": 0, "highest": 20}
         assert not any("<alice>" in l for l in alice.lines(0.1))  # a sender does not get its own lines back
         bob.send("/msg carol just you")
-        wait_for(carol, "*bob* just you")
-        wait_for(bob, "->carol just you")
+        carol.expect("*bob* just you")
+        bob.expect("->carol just you")
         assert not any("just you" in l for l in alice.lines(0.2))
         carol.send("/quit bye all")
-        wait_for(alice, "carol left (quit: bye all)")
+        alice.expect("carol left (quit: bye all)")
         # a late joiner gets the history, as over TCP
         dave = UdpChatClient(server.address, "dave")
         clients.append(dave)
         dave.join()
-        wait_for(dave, "<alice> message 19")
+        dave.expect("<alice> message 19")
         assert ("joined", dave.sock.getsockname()[:2], "dave") in server.events
     finally:
         for c in clients:
@@ -71,10 +64,10 @@ def test_oversized_datagram_gets_an_error_not_a_crash(server):
     try:
         c.join()
         c.sock.send(b"M 1 " + b"x" * (MAX_DATAGRAM + 100))
-        wait_for(c, "!!! too-big")
+        c.expect("!!! too-big")
         c.send("still here")
         c.send("/list")
-        wait_for(c, "1 online: alice")
+        c.expect("1 online: alice")
     finally:
         c.close()
 
@@ -99,10 +92,10 @@ def test_idle_member_expires():
 
 
 def _client_process(port: int, name: str) -> subprocess.Popen:
-    code = ("import sys; from lab.udp import run_udp_client; "
-            f"sys.exit(run_udp_client('127.0.0.1', {port}, {name!r}))")
-    return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    """`chatlab client --udp` with its input from a pipe."""
+    return subprocess.Popen([sys.executable, "-m", "lab", "client", "127.0.0.1", "--port", str(port), "--udp",
+                             "--name", name], cwd=ROOT, env=child_env(), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def test_interactive_clients_as_processes(server):
@@ -116,7 +109,7 @@ def test_interactive_clients_as_processes(server):
         procs["alice"].stdin.write("hello from a process\n/quit\n")
         procs["alice"].stdin.flush()
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any(b"hello from a process" in l for l in server.core.room.history):
+        while time.monotonic() < deadline and not any("hello from a process" in l for l in server.core.room.history):
             time.sleep(0.05)
         time.sleep(0.3)  # the server has relayed it; let it arrive before bob and carol quit
         for name in ("bob", "carol"):
@@ -147,23 +140,25 @@ def test_client_says_clearly_when_nobody_listens():
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_serve_udp_stops_cleanly_and_tells_members(sig):
+def test_the_udp_server_stops_cleanly_and_tells_members(sig):
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
-    code = f"import sys; from lab.udp import serve_udp; sys.exit(serve_udp('127.0.0.1', {port}))"
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "server", "--udp", "--host", "127.0.0.1", "--port",
+                             str(port)], cwd=ROOT, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     client = None
     try:
-        assert "udp 127.0.0.1" in proc.stdout.readline()
+        started = [proc.stdout.readline() for _ in range(2)]  # the LISTENING event, then the banner
+        assert f"chat server on udp 127.0.0.1:{port}" in started[1], started
         client = UdpChatClient(("127.0.0.1", port), "alice")
         client.join()
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=5)
         assert proc.returncode == 0, err
         assert "Traceback" not in err and "server stopped" in out
-        wait_for(client, "--- shutdown")
+        client.expect("--- shutdown")
     finally:
         if client:
             client.close()

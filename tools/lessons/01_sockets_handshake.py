@@ -124,7 +124,7 @@ the wire, not the relative ones):
 """),
 ("code", r"""
 t = nb.measured(cap, "connect", {"began": began, "returned": returned})
-packets = cap.packets
+packets = cap.next_step()
 syn, syn_ack = packets[0].segment, packets[1].segment
 nb.check(nb.wire_claims.handshake(packets),
          nb.Claim("connect() returned after the SYN-ACK arrived, not before",
@@ -139,7 +139,7 @@ nb.check(nb.wire_claims.handshake(packets),
 packets look like, and are the client's and the server's the same?
 """),
 ("code", r"""
-handshake = cap.packets[:3]
+handshake = cap.next_step()[:3]
 nb.show(nb.table([{"packet": a.segment.number, "flags": a.flags, "sender": a.role,
                    "raw seq (on the wire)": a.segment.seq, "relative seq": a.seq,
                    "raw ack": a.segment.ack if "A" in a.flags else "", "relative ack": a.ack if "A" in a.flags else ""}
@@ -176,14 +176,14 @@ port. How far apart will the ISNs be?
 isn_listener = lesson.listener()
 cap_isn = lesson.capture(isn_listener.getsockname()[1], "01-isn")
 ports = nb.same_four_tuple(isn_listener, times=2, pause=0.25)
-offers = [a.segment for a in cap_isn.packets if a.flags == "SA"]
+offers = [a.segment for a in cap_isn.next_step() if a.flags == "SA"]
 nb.show(nb.table([{"client port": s.dport, "server ISN (SYN-ACK)": s.seq,
                    "time (ms)": f"{(s.time - offers[0].time) * 1e3:.3f}",
                    "ISN - first ISN": (s.seq - offers[0].seq) % 2**32} for s in offers],
                  "three connections, two on the same 4-tuple"))
 """),
 ("code", r"""
-nb.check(nb.wire_claims.isn_clock(cap_isn.packets), source=cap_isn)
+nb.check(nb.wire_claims.isn_clock(cap_isn.next_step()), source=cap_isn)
 """),
 ("md", r"""
 On the same 4-tuple the ISN moved forward by exactly the time elapsed
@@ -213,7 +213,7 @@ alice's kernel acknowledges it in turn. Each direction has its own numbers:
 TCP is two byte streams, one each way.
 """),
 ("code", r"""
-packets = cap.packets
+packets = cap.next_step()
 nb.check(nb.wire_claims.first_data_byte(packets, role="client"),
          nb.wire_claims.first_data_byte(packets, role="server"),
          nb.wire_claims.acknowledged(packets, role="client", nth=0),
@@ -247,7 +247,7 @@ except ConnectionRefusedError as error:
 cap_refused.show_new("connect() to a closed port");
 """),
 ("code", r"""
-nb.check(nb.wire_claims.refused(cap_refused.packets), source=cap_refused)
+nb.check(nb.wire_claims.refused(cap_refused.next_step()), source=cap_refused)
 """),
 ("md", r"""
 The kernel answers the SYN with an **RST** (reset, here with ACK): "no
@@ -273,7 +273,7 @@ nb.show_sockets(port, "the kernel's sockets with our port after the close");
 """),
 ("code", r"""
 server_end = [r for r in after if r["local"].endswith(f":{port}") and r["state"] == "TIME_WAIT"]
-nb.check(nb.wire_claims.fins_take_one(cap.packets),
+nb.check(nb.wire_claims.fins_take_one(cap.next_step()),
          nb.Claim("the side that closed first (the server) keeps the connection in TIME_WAIT",
                   bool(server_end), f"{server_end[0]['local']} -> {server_end[0]['remote']} in TIME_WAIT"
                   if server_end else "no TIME_WAIT socket on the server's port"),

@@ -51,7 +51,7 @@ called `connect()`. All three talk to the *same* server address and port.
 The capture saw the same in the three SYNs:
 """),
 ("code", r"""
-packets = cap.packets
+packets = cap.next_step()
 nb.check(nb.wire_claims.ephemeral_ports(packets, cap.streams), source=cap)
 """),
 ("md", r"""

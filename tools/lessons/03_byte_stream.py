@@ -79,7 +79,7 @@ or a large write cuts one `send()` into several segments. What TCP promises
 is the bytes, in order:
 """),
 ("code", r"""
-packets = cap.packets
+packets = cap.next_step()
 wire = b"".join(a.segment.payload for a in packets if a.role == "client")
 data_segments = sum(1 for a in packets if a.role == "client" and a.segment.length)
 nb.check(nb.Claim("the bytes on the wire are exactly the bytes sent, in order", wire == b"".join(lines),
@@ -133,7 +133,7 @@ sent more than the receiver said it had room for (**flow control**: the
 window in each of the receiver's ACKs):
 """),
 ("code", r"""
-packets = cap.packets
+packets = cap.next_step()
 nb.check(nb.Claim("same bytes, same order", b"".join(big_chunks) == big,
                   f"{sum(map(len, big_chunks))} bytes in {len(big_chunks)} recv() calls"),
          nb.wire_claims.within_window(packets, stream=1, sender="client"),
@@ -184,7 +184,7 @@ mode). A test with one request on a fresh connection would never see the
 stall; that is why we did six. On the wire:
 """),
 ("code", r"""
-nagle_packets = cap_nagle.packets
+nagle_packets = cap_nagle.next_step()
 nb.nagle.show_request(nagle_packets, stream=0, number=2, source=cap_nagle.source)
 nb.check(nb.nagle.stall_claims(nagle_packets), source=cap_nagle)
 """),

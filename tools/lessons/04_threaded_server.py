@@ -150,7 +150,7 @@ table keeps only the packets Wireshark would flag):
 """),
 ("code", r"""
 cap.show_flagged("the stall on the wire", limit=15)
-packets = cap.packets
+packets = cap.next_step()
 nb.check(nb.wire_claims.zero_window(packets, stream=0, role="client"),
          nb.wire_claims.within_window(packets, stream=0, sender="server"),
          nb.Claim("the room froze: bob stopped receiving and his own line never reached alice", naive.frozen,

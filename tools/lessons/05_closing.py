@@ -72,7 +72,7 @@ the room says `closed ... FIN`; then the server closed its side too: its own
 FIN and the last ACK.
 """),
 ("code", r"""
-packets = cap.packets
+packets = cap.next_step()
 nb.check(nb.wire_claims.ended_by(packets, stream=1, how="fin", who="client"),
          nb.wire_claims.fins_take_one(packets, stream=1), source=cap)
 """),
@@ -89,7 +89,7 @@ sends a message: it lands in eve's **receive buffer**, unread.
 eve = lesson.process_client(server, "eve", mode="stalled")
 alice.expect("eve joined")
 alice.send("eve, are you still there?")
-print("unread in eve's receive buffer:", nb.wait_unread(eve.port), "bytes")  # waits until the line is there
+print("unread in eve's receive buffer:", eve.wait_unread(), "bytes")  # waits until the line is there
 cap.new()
 print("eve's process exit status:", eve.ctrl_c())
 print("alice sees:", alice.expect("eve left")[-1])
@@ -104,7 +104,7 @@ resetting the connection instead of closing it politely (RFC 1122,
 connection is simply gone.
 """),
 ("code", r"""
-nb.check(nb.wire_claims.ended_by(cap.packets, stream=2, how="rst", who="client"), source=cap)
+nb.check(nb.wire_claims.ended_by(cap.next_step(), stream=2, how="rst", who="client"), source=cap)
 """),
 ("md", r"""
 
@@ -128,7 +128,7 @@ print("alice sees:", alice.expect("fred left")[-1])
 cap.show_new("close() with SO_LINGER 0");
 """),
 ("code", r"""
-nb.check(nb.wire_claims.ended_by(cap.packets, stream=3, how="rst", who="client"), source=cap)
+nb.check(nb.wire_claims.ended_by(cap.next_step(), stream=3, how="rst", who="client"), source=cap)
 """),
 ("md", r"""
 An **RST**, although nothing was unread. `SO_LINGER` says what `close()` does
@@ -170,7 +170,7 @@ server_side.close()                           # the server side's FIN
 print("the client still receives:", nb.recv_all(client, timeout=2), "and then b''")
 """),
 ("code", r"""
-nb.check(nb.wire_claims.data_after_fin(cap_half.packets, closer="client"), source=cap_half)
+nb.check(nb.wire_claims.data_after_fin(cap_half.next_step(), closer="client"), source=cap_half)
 """),
 ("md", r"""
 After the client's FIN, its socket is in **FIN_WAIT2** (its FIN was
@@ -205,7 +205,7 @@ except OSError as error:
 cap_half.show_new("writing to a peer that has closed");
 """),
 ("code", r"""
-late = cap_half.packets
+late = cap_half.next_step()
 rst = [a for a in late if a.stream == 1 and a.role == "server" and "R" in a.flags]
 nb.check(nb.Claim("data for a socket that no longer exists is answered by an RST", bool(rst),
                   f"the client's line, then an RST from the server's kernel (packet {rst[0].segment.number})"

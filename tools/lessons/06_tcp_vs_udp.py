@@ -72,7 +72,7 @@ boundaries**. And on the wire:
 """),
 ("code", r"""
 cap.show_new("three datagrams")
-nb.check(nb.wire_claims.udp_datagrams_whole(cap.packets, messages), source=cap)
+nb.check(nb.wire_claims.udp_datagrams_whole(cap.next_step(), messages), source=cap)
 """),
 ("md", r"""
 Three packets, no handshake before them, no acknowledgements after them. The

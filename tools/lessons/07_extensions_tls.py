@@ -123,7 +123,7 @@ slow network?
 ("code", r"""
 cap_plain.summary("plain text")
 cap_tls.summary("TLS")
-plain_packets, tls_packets = cap_plain.packets, cap_tls.packets
+plain_packets, tls_packets = cap_plain.next_step(), cap_tls.next_step()
 for label, packets, tls in (("plain text", plain_packets, False), ("TLS", tls_packets, True)):
     trips = nb.tls.flights(packets, 0)[:nb.tls.trips_to_first_line(packets, 0, tls)]
     print(f"{label}: " + " | ".join(f"{who} {sum(a.segment.length for a in group)} B" for who, group in trips))

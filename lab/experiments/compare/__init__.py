@@ -45,7 +45,7 @@ from lab.experiments.compare.accounting import (PORT, RECEIVER, SENDER, Delivery
                                     count_retransmissions, expected_udp_delivery, message_index, message_text,
                                     percentiles)
 from lab.experiments.compare.experiment import DEFAULT_INTERVAL, can_use_namespaces, run_compare
-from lab.experiments.compare.notebook_helpers import compare_results, plot_compare
+from lab.experiments.compare.notebook_helpers import plot_compare
 from lab.experiments.compare.router_capture import RouterCapture, tshark_analysis
 from lab.experiments.compare.tcp_half import TCP_DRAIN_TIMEOUT, run_tcp_half
 from lab.experiments.compare.udp_half import UDP_DRAIN_TIME, LossyUdpRelay, run_udp_half
@@ -53,7 +53,7 @@ from lab.experiments.compare.udp_half import UDP_DRAIN_TIME, LossyUdpRelay, run_
 __all__ = [
     "DEFAULT_INTERVAL", "PORT", "RECEIVER", "SENDER", "TCP_DRAIN_TIMEOUT", "UDP_DRAIN_TIME",
     "DeliveryAccount", "LossDecision", "LossyUdpRelay", "RouterCapture",
-    "binomial_bounds", "can_use_namespaces", "compare_results", "count_retransmissions", "expected_udp_delivery",
+    "binomial_bounds", "can_use_namespaces", "count_retransmissions", "expected_udp_delivery",
     "message_index", "message_text", "percentiles", "plot_compare", "run_compare", "run_tcp_half", "run_udp_half",
     "tshark_analysis",
 ]

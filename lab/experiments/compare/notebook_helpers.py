@@ -1,13 +1,6 @@
-"""Notebook helpers: run the experiment from a notebook, plot its result (matplotlib, imported lazily)."""
+"""Notebook helpers: plot the experiment's result (matplotlib, imported lazily)."""
 
 from __future__ import annotations
-
-from lab.experiments.compare.experiment import run_compare
-
-
-def compare_results(loss: int = 20, messages: int = 200, seed: int | None = None, **kwargs) -> dict:
-    """Run the experiment from a notebook and return the results as a dict (see run_compare)."""
-    return run_compare(loss=loss, messages=messages, seed=seed, **kwargs)
 
 
 def plot_compare(results: dict, axes=None):

@@ -2,53 +2,14 @@
 
 from __future__ import annotations
 
-import select
-import socket
 import threading
 import time
 from typing import Callable
 
 from lab.experiments.compare.accounting import PORT, RECEIVER, SENDER, DeliveryAccount, message_index, message_text
+from lab.peer import Peer, PeerError, is_event, is_info
 
 TCP_DRAIN_TIMEOUT = 30.0  # how long the receiver may wait for TCP to repair everything
-
-
-class _LineSocket:
-    """A TCP client socket that returns whole server lines (CRLF-terminated)."""
-
-    def __init__(self, sock: socket.socket):
-        self.sock = sock
-        self.buffer = b""
-
-    def lines(self, timeout: float) -> list[str]:
-        ready, _, _ = select.select([self.sock], [], [], timeout)
-        if not ready:
-            return []
-        data = self.sock.recv(65536)
-        if not data:
-            raise ConnectionError("the server closed the connection")
-        self.buffer += data
-        *complete, self.buffer = self.buffer.split(b"\r\n")
-        return [line.decode("utf-8", errors="replace") for line in complete]
-
-    def wait_for(self, needle: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(needle in line for line in self.lines(0.2)):
-                return
-        raise TimeoutError(f"no {needle!r} from the server within {timeout:g} s")
-
-
-def _tcp_member(make_socket: Callable[[], socket.socket], server: tuple[str, int], name: str) -> _LineSocket:
-    sock = make_socket()
-    sock.settimeout(20)
-    sock.connect(server)
-    sock.settimeout(None)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # one segment per line: easier to see
-    member = _LineSocket(sock)
-    sock.sendall(name.encode() + b"\r\n")
-    member.wait_for("--- welcome:", 10)
-    return member
 
 
 def run_tcp_half(server_ns: Callable, client_ns: Callable[[int], Callable], server_host: str,
@@ -68,18 +29,18 @@ def run_tcp_half(server_ns: Callable, client_ns: Callable[[int], Callable], serv
     server = ChatServer(config, log=log)
     with server_ns():
         server.start()
-    sockets = []
+    members: list[Peer] = []
     try:
-        def tcp_socket():
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sockets.append(s)
-            return s
-
+        # Each member's socket is made inside its client's namespace; the
+        # connection (a SYN over the lossy router) may need a few retries.
+        # TCP_NODELAY (Peer's default): one segment per line, easier to see.
         with client_ns(2):
-            receiver = _tcp_member(tcp_socket, server.address, RECEIVER)
+            receiver = Peer(server.address, RECEIVER, timeout=20)
+            members.append(receiver)
         with client_ns(1):
-            sender = _tcp_member(tcp_socket, server.address, SENDER)
-        receiver.wait_for(f"{SENDER} joined", 10)
+            sender = Peer(server.address, SENDER, timeout=20)
+            members.append(sender)
+        receiver.expect(is_event(SENDER, "joined"), 10)
         account = DeliveryAccount()
         done = threading.Event()
         failure: list[str] = []
@@ -88,13 +49,15 @@ def run_tcp_half(server_ns: Callable, client_ns: Callable[[int], Callable], serv
             deadline = time.monotonic() + messages * interval + TCP_DRAIN_TIMEOUT
             try:
                 while time.monotonic() < deadline and not done.is_set():
-                    for line in receiver.lines(0.1):
+                    for line in receiver.receive(0.1):
                         index = message_index(line)
                         if index is not None:
                             account.arrived(index, time.monotonic())
                     if len(account.first_arrival) >= messages:
                         return
-            except (OSError, ConnectionError) as exc:
+                    if receiver.ended:
+                        raise ConnectionError(f"the server ended the connection ({receiver.ended})")
+            except (OSError, ConnectionError, PeerError) as exc:
                 failure.append(str(exc))
 
         thread = threading.Thread(target=receive, name="tcp-receiver", daemon=True)
@@ -105,15 +68,15 @@ def run_tcp_half(server_ns: Callable, client_ns: Callable[[int], Callable], serv
             for i in range(1, messages + 1):
                 _pace(start, i, interval)
                 account.sent(i, time.monotonic())
-                sender.sock.sendall(message_text(i).encode() + b"\r\n")
+                sender.send(message_text(i))
             thread.join(messages * interval + TCP_DRAIN_TIMEOUT + 1)
             done.set()
         finally:
             set_loss(False)
         for member in (sender, receiver):
             try:
-                member.sock.sendall(b"/quit\r\n")
-                member.wait_for("--- bye", 5)
+                member.send("/quit")
+                member.expect(is_info("bye"), 5)
             except (OSError, TimeoutError, ConnectionError):
                 pass
         # The kernels' counts only now: the server's "bye" acknowledged every
@@ -123,8 +86,8 @@ def run_tcp_half(server_ns: Callable, client_ns: Callable[[int], Callable], serv
         sender_info = read_tcp_info(sender.sock)
         receiver_info = read_tcp_info(receiver.sock)
     finally:
-        for s in sockets:
-            s.close()
+        for member in members:
+            member.close()
         server.stop()
     # stop() waits a bounded time for the reader threads; on a busy machine one
     # may report its connection closed (with its TCP_INFO) a little later.

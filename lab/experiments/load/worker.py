@@ -44,8 +44,9 @@ import socket
 import time
 from dataclasses import dataclass, field
 
+from lab.chat import wire
 from lab.experiments.load.accounting import Histogram, Receiver, make_message
-from lab.net.sockopts import raise_fd_limit
+from lab.net.sockopts import family_for, raise_fd_limit
 
 CONNECTING, HELLO, WELCOME, READY, CLOSED, FAILED = range(6)
 
@@ -152,9 +153,8 @@ class Worker:
     # -- connecting and registering -----------------------------------------
 
     def _connect(self, c: Client) -> None:
-        family = socket.AF_INET6 if ":" in self.cfg["addr"][0] else socket.AF_INET
         try:
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock = socket.socket(family_for(self.cfg["addr"][0]), socket.SOCK_STREAM)
         except OSError as exc:
             self._fail(c, f"socket(): {exc.strerror or exc}")
             return
@@ -197,22 +197,25 @@ class Worker:
         self.ep.modify(c.sock.fileno(), select.EPOLLIN)
 
     def _handshake(self, c: Client, data: bytes) -> None:
+        """Join: the hello, our name (another if it is taken), the welcome; lines read by lab.chat.wire."""
         c.handshake += data
         while b"\n" in c.handshake:
-            line, c.handshake = c.handshake.split(b"\n", 1)
-            text = line.decode("utf-8", "replace").rstrip("\r")
-            if c.state == HELLO and " --- hello:" in text:
+            raw, c.handshake = c.handshake.split(b"\n", 1)
+            line = wire.parse_server_line(raw.decode("utf-8", "replace"))
+            if line is None:
+                continue  # not a server line (a server that says more than the protocol): skip it
+            if c.state == HELLO and line.kind == "info" and line.code == "hello":
                 c.sock.send(f"{c.name}\n".encode())
                 c.state = WELCOME
-            elif c.state == WELCOME and " --- welcome:" in text:
+            elif c.state == WELCOME and line.kind == "info" and line.code == "welcome":
                 self._ready(c)
                 return
-            elif c.state == WELCOME and " !!! name-taken:" in text and c.attempt < 5:
+            elif c.state == WELCOME and line.kind == "error" and line.code == "name-taken" and c.attempt < 5:
                 c.attempt += 1
                 c.name = f"{c.name[:13]}x{c.attempt}"
                 c.sock.send(f"{c.name}\n".encode())
-            elif " !!! " in text:
-                self._fail(c, text.split(" !!! ", 1)[1][:80])
+            elif line.kind == "error":
+                self._fail(c, f"{line.code}: {line.text}"[:80])
                 return
         if len(c.handshake) > 65536:
             self._fail(c, "no welcome from the server")
