@@ -221,6 +221,42 @@ def _times(rows: list[Annotated]) -> list[str]:
     return [format_duration((a.segment.ts_ns - t0) / 1e9) for a in rows]
 
 
+@dataclass
+class LadderStep:
+    """One packet of a ladder: when (since the connection's first packet), who sent it, what it says."""
+
+    time: str
+    role: str        # "client" (the arrow goes right) or "server" (it goes left)
+    label: str       # packet_label(): flags, seq, ack, len, analysis
+    text: str        # the chat text it carries, '"line / line"', or ""
+    style: str       # the rich style of its kind (handshake, data, FIN, RST, analysis)
+
+
+@dataclass
+class LadderView:
+    """A ladder diagram as data: both ends' names, one step per packet, the legend.
+
+    The text ladder below draws it for a terminal; a notebook can draw the
+    same steps as HTML (lab/notebook/html.py).
+    """
+
+    left: str
+    right: str
+    steps: list[LadderStep]
+    legend: str = LADDER_LEGEND
+
+
+def ladder_view(annotated: list[Annotated], stream: Stream, names: dict | None = None) -> LadderView:
+    """The steps of one connection's ladder: client on the left, server on the right."""
+    rows = _rows_of(annotated, stream)
+    right = _label(*stream.server, names)
+    steps = [LadderStep(when, ann.role, packet_label(ann), '"' + " / ".join(ann.text) + '"' if ann.text else "",
+                        _style(ann))
+             for ann, when in zip(rows, _times(rows))]
+    return LadderView(f"client {_label(*stream.client, names)}",
+                      right if right.startswith("server") else f"server {right}", steps)
+
+
 def ladder_lines(annotated: list[Annotated], stream: Stream, width: int = 72, names: dict | None = None) -> list[str]:
     """A text ladder (sequence) diagram of one connection: client left, server right.
 
@@ -228,27 +264,20 @@ def ladder_lines(annotated: list[Annotated], stream: Stream, width: int = 72, na
     text it carries), then the arrow, with the time since the connection's
     first packet in front.  The last line is the legend.
     """
-    rows = _rows_of(annotated, stream)
-    times = _times(rows)
-    gutter = max([9] + [len(t) for t in times]) + 1
+    view = ladder_view(annotated, stream, names)
+    gutter = max([9] + [len(step.time) for step in view.steps]) + 1
     span = max(30, width - gutter - 2)          # between the two | bars
-    left = f"client {_label(*stream.client, names)}"
-    right = _label(*stream.server, names)
-    right = right if right.startswith("server") else f"server {right}"
-    out = [" " * gutter + left + right.rjust(span + 2 - len(left))]
-    for ann, when in zip(rows, times):
-        label = packet_label(ann)
-        if ann.text:
-            label += '  "' + " / ".join(ann.text) + '"'
+    out = [" " * gutter + view.left + view.right.rjust(span + 2 - len(view.left))]
+    for step in view.steps:
+        label = step.label + (f"  {step.text}" if step.text else "")
         room = span - 2
         if len(label) > room:   # cut the chat text, never the numbers
-            keep = packet_label(ann)
-            label = label[:room - 3] + "..." if len(keep) <= room - 3 else label
-        inner = f" {label}".ljust(span) if ann.role == "client" else f"{label} ".rjust(span)
+            label = label[:room - 3] + "..." if len(step.label) <= room - 3 else label
+        inner = f" {label}".ljust(span) if step.role == "client" else f"{label} ".rjust(span)
         out.append(" " * gutter + "|" + inner + "|")
-        arrow = ("-" * (span - 1) + ">") if ann.role == "client" else ("<" + "-" * (span - 1))
-        out.append(when.rjust(gutter - 1) + " |" + arrow + "|")
-    out.append(LADDER_LEGEND)
+        arrow = ("-" * (span - 1) + ">") if step.role == "client" else ("<" + "-" * (span - 1))
+        out.append(step.time.rjust(gutter - 1) + " |" + arrow + "|")
+    out.append(view.legend)
     return out
 
 
@@ -256,11 +285,11 @@ def ladder(annotated: list[Annotated], stream: Stream, width: int = 72, names: d
     """The ladder diagram as a rich renderable, colored by packet kind."""
     from rich.text import Text
 
-    rows = _rows_of(annotated, stream)
+    steps = ladder_view(annotated, stream, names).steps
     lines = ladder_lines(annotated, stream, width, names)
     text = Text(lines[0] + "\n", style="bold", no_wrap=True)
-    for i, ann in enumerate(rows):
-        style = _style(ann) or "white"
+    for i, step in enumerate(steps):
+        style = step.style or "white"
         text.append(lines[1 + 2 * i] + "\n", style=style)
         text.append(lines[2 + 2 * i] + "\n", style=style)
     text.append(lines[-1] + "\n", style="italic")
