@@ -283,20 +283,31 @@ class EventLog:
             return [e for e in self.events if e.kind == kind]
 
     @staticmethod
+    def parts(event: Event) -> list[tuple[str, str]]:
+        """The pieces of the event's line, as (text, rich style): time, side, KIND, #conn, name, sentence.
+
+        ``render`` joins them into one rich Text; a notebook lays the same
+        pieces out as an HTML table (lab/notebook/html.py).  Every piece but
+        the sentence is padded with the spaces that separate it (strip them
+        to lay the pieces out otherwise); #conn and the name are there only
+        when the event has them.
+        """
+        found = [(time.strftime("%H:%M:%S", time.localtime(event.time)), "dim"),
+                 (f" {event.side:<6} ", "bold"),
+                 # padded to the longest kind, and always followed by a space
+                 (f"{event.kind.upper():<10} ", _STYLES.get(event.kind, ""))]
+        if event.conn is not None:
+            found.append((f"#{event.conn} ", "bold"))
+        name = getattr(event, "name", None)
+        if name and event.kind != "named":
+            found.append((f"{name}: ", "cyan"))
+        found.append((event.sentence(), ""))
+        return found
+
+    @staticmethod
     def render(event: Event):
         """The event as a rich Text line: time, side, connection, sentence."""
         from rich.text import Text
 
-        line = Text()
-        line.append(time.strftime("%H:%M:%S", time.localtime(event.time)), style="dim")
-        line.append(f" {event.side:<6} ", style="bold")
-        # padded to the longest kind, and always followed by a space
-        line.append(f"{event.kind.upper():<10} ", style=_STYLES.get(event.kind, ""))
-        if event.conn is not None:
-            line.append(f"#{event.conn} ", style="bold")
-        name = getattr(event, "name", None)
-        if name and event.kind != "named":
-            line.append(f"{name}: ", style="cyan")
-        # Text(...) never interprets markup: names and details are shown as is.
-        line.append(event.sentence())
-        return line
+        # Text pieces never interpret markup: names and details are shown as is.
+        return Text.assemble(*EventLog.parts(event))
