@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from lab.notebook.display import note, show
+from lab.notebook.display import Ladder, note, show
 from lab.notebook.settings import FORCE_RECORDED_ENV, LESSON_DATA, RECORD_ENV, SETTLE
 
 
@@ -144,11 +144,11 @@ class Capture:
 
     def ladder(self, index: int = 0, figure: bool = True):
         """A ladder diagram of connection ``index``: text, and a matplotlib figure (a step)."""
-        from lab.capture.render import ladder, ladder_figure
+        from lab.capture.render import ladder_figure
 
         self._sync()
         stream = self.stream(index)
-        show(ladder(self.annotated, stream, width=110))
+        show(Ladder(list(self.annotated), stream))
         if figure:
             import matplotlib.pyplot as plt
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from lab.notebook.capture import Capture
-from lab.notebook.display import console, note, show, table
+from lab.notebook.display import Events, note, show, table
 from lab.notebook.settings import FORCE_RECORDED_ENV, HOST
 from lab.notebook.tcp_vs_udp import remove_stale_netlabs
 from lab.peer import Peer, PeerProcess
@@ -74,7 +74,9 @@ class Lesson:
         config.setdefault("host", HOST)
         config.setdefault("port", 0)
         config.setdefault("shutdown_grace", 0.3)
-        log = EventLog(verbosity=verbosity, console=console() if verbosity else None)
+        log = EventLog(verbosity=0)
+        if verbosity:   # shown as the lesson shows events (HTML in a notebook), not as rich's wide text
+            log.subscribe(lambda event: show(Events([event])) if event.level <= verbosity else None)
         server = ChatServer(ServerConfig(**config), log=log)
         server.start()
         self.track(f"chat server {config['host']}:{server.address[1]}", server.stop)
