@@ -7,13 +7,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: help demo test test-fast sysdeps venv notebooks lessons bench exercises check-exercises release clean
+.PHONY: help demo test test-fast sysdeps browser-deps check-browser venv notebooks lessons bench exercises check-exercises release clean
 
 help:
 	@echo "make demo       run the scripted chat, captured and explained (sets everything up)"
 	@echo "make test       run the whole test suite (sets everything up)"
 	@echo "make notebooks  open JupyterLab on the kit's environment"
 	@echo "make lessons    regenerate notebooks/ from tools/lessons/ (stored without outputs)"
+	@echo "make check-browser  open every executed lesson in JupyterLab in headless chromium: nothing scrolls sideways"
 	@echo "make bench      run the benchmarks and rewrite docs/PERFORMANCE.md"
 	@echo "make exercises  regenerate exercises/ from solutions/ (check-exercises: only check they agree)"
 	@echo "make clean      remove the virtual environment and caches"
@@ -39,11 +40,26 @@ venv: $(STAMP)
 sysdeps:
 	@bash .ci/sysdeps.sh
 
+# The browser check of the lessons: JupyterLab and selenium in the venv, and
+# Debian's chromium and chromedriver (installed when we are root).
+BROWSER_STAMP := $(VENV)/.installed-browser
+$(BROWSER_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,notebooks,browser]'
+	@touch $(BROWSER_STAMP)
+
+browser-deps: $(BROWSER_STAMP)
+	@bash .ci/sysdeps.sh --browser
+
 demo: $(STAMP) sysdeps
 	$(VENV)/bin/chatlab demo
 
-test: $(STAMP) sysdeps
+test: $(STAMP) sysdeps browser-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Every lesson executed, opened in JupyterLab in headless chromium at 1024 and
+# 1280 px: no output may need horizontal scrolling (prints what it measured).
+check-browser: browser-deps
+	$(PY) -m pytest tests/notebooks/test_browser.py -v -s $(PYTEST_ARGS)
 
 # The quick loop while developing: no capture, namespaces or notebooks.
 test-fast: $(STAMP)

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Install the system packages chat-lab uses, with apt, when we can.
 #   .ci/sysdeps.sh            the capture and network tools
+#   .ci/sysdeps.sh --browser  chromium and its chromedriver (the browser check of the lessons)
 #   .ci/sysdeps.sh PKG...     just these packages
 # As root (CI, a lab machine) it installs what is missing; otherwise it says
 # what is missing and how to install it, and exits 0: everything that needs
 # these tools skips with a reason on a laptop.
 set -euo pipefail
 
-if [ "$#" -gt 0 ]; then
+if [ "${1:-}" = "--browser" ]; then
+  # tests/notebooks/test_browser.py opens the executed lessons in Debian's chromium
+  wanted=()
+  [ -x /usr/bin/chromium ]     || wanted+=(chromium)
+  [ -x /usr/bin/chromedriver ] || wanted+=(chromium-driver)
+elif [ "$#" -gt 0 ]; then
   wanted=("$@")
 else
   # command-or-library:package

@@ -2,11 +2,11 @@
 
 Why not rich's own notebook output: rich draws a block of fixed-width text
 (``<pre style="white-space: pre; overflow-x: auto">``) as wide as its
-console.  At 120 columns that block is about 1010 px wide, and JupyterLab's
-output column is 757 px at a 1280 px window and 577 px at 1024 px (file
-browser open, measured in chromium): every packet table needed horizontal
-scrolling, and rich, squeezing the table to its width, left the "what it
-means" column two characters wide.  Here every view is an HTML table whose
+console.  At 120 columns that block is 1011 px wide, and JupyterLab's output
+column is 833 px at a 1280 px window and 577 px at 1024 px (4.6, default
+layout with the file browser open, measured in chromium; rich's block gets
+757 and 501 px of it): every packet table needed horizontal scrolling, and
+the "what it means" column was squeezed to a few characters.  Here every view is an HTML table whose
 numbers stay on one line and whose words wrap to the column:
 
 * a packet table (any :class:`lab.capture.render.NotedTable`) puts each
