@@ -56,7 +56,7 @@ from lab.notebook.lesson import Lesson
 from lab.notebook.settings import FORCE_RECORDED_ENV, HOST, LESSON_DATA, NETLAB_PREFIX, RECORD_ENV, SETTLE
 from lab.notebook.slowreader import SlowReaderResult, server_threads, show_slow_reader, show_threads, slow_reader
 from lab.notebook.sockets import (free_port, parse_proc_net_tcp, same_four_tuple, show_sockets, sockets, tcp_state,
-                                  try_bind, wait_for_state, wait_for_tcp_state, wait_unread)
+                                  try_bind, wait_for_state, wait_for_tcp_state)
 from lab.notebook.tcp_vs_udp import (compare, compare_table, counters, remove_stale_netlabs, tcp_claims, tcp_source,
                                      udp_claims)
 from lab.notebook.tls import SECRET, find_text, lab_ca, secret_chat, tls_records
@@ -70,6 +70,5 @@ __all__ = [
     "nagle", "note", "parse_proc_net_tcp", "recv_all", "remove_stale_netlabs", "repair", "same_four_tuple",
     "secret_chat", "send_in_thread", "server_threads", "show", "show_chunks", "show_lines", "show_slow_reader",
     "show_sockets", "show_threads", "slow_reader", "sockets", "table", "tcp_claims", "tcp_source", "tcp_state", "tls", "tls_records",
-    "try_bind", "udp_claims", "wait_for_state", "wait_for_tcp_state", "wait_queued", "wait_unread",
-    "wire_claims",
+    "try_bind", "udp_claims", "wait_for_state", "wait_for_tcp_state", "wait_queued", "wire_claims",
 ]

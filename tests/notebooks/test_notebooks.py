@@ -35,7 +35,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lab.notebook import FORCE_RECORDED_ENV, NETLAB_PREFIX
+from lab.notebook import FORCE_RECORDED_ENV
+from lab.notebook.settings import NETLAB_PREFIX_ENV
 from tests.helpers.privilege import privilege_problem
 from tests.notebooks.run import NOTEBOOKS, execute
 
@@ -146,12 +147,17 @@ def _namespaces() -> set[str]:
     return {line.split()[0] for line in out.splitlines() if line.strip()}
 
 
-def _nft_tables() -> str | None:
+def _nft_tables() -> set[str] | None:
+    """The kit's nftables tables in this namespace (netlab's table name); other programs' tables are theirs."""
+    from lab.net.netlab import NFT_TABLE
+
     try:
         proc = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return proc.stdout if proc.returncode == 0 else None
+    if proc.returncode != 0:
+        return None
+    return {line for line in proc.stdout.splitlines() if line.split()[-1:] == [NFT_TABLE]}
 
 
 @pytest.fixture
@@ -159,6 +165,10 @@ def leak_check(monkeypatch):
     """Mark every process the notebook starts; afterwards fail (and clean up) if any is left."""
     token = uuid.uuid4().hex
     monkeypatch.setenv(MARKER, token)
+    # Our kernel's namespaces get a prefix of their own: other notebooks (another
+    # test run on this machine) make nblabPID-... namespaces at the same time.
+    prefix = f"nbt{token[:8]}"
+    monkeypatch.setenv(NETLAB_PREFIX_ENV, prefix)
     namespaces, tables = _namespaces(), _nft_tables()
     yield
     deadline = time.monotonic() + 8  # the kernel itself takes a moment to exit after shutdown
@@ -171,7 +181,7 @@ def leak_check(monkeypatch):
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    new_namespaces = {n for n in _namespaces() - namespaces if n.startswith(NETLAB_PREFIX)}
+    new_namespaces = {n for n in _namespaces() - namespaces if n.startswith(prefix)}
     assert not left, f"the notebook left processes running: {left}"
     assert not new_namespaces, f"the notebook left network namespaces: {sorted(new_namespaces)}"
     assert _nft_tables() == tables, "the notebook left an nftables table in this namespace"
