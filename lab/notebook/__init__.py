@@ -41,8 +41,8 @@ and the tests use.
 - ``sockets``     the kernel's socket table, TCP states, bind(), free ports
 - ``capture``     live capture, or a RECORDED one replayed step by step
 - ``lesson``      ``Lesson``: starts everything, cleans all of it up
-- ``bytestream``, ``nagle``, ``slowreader``, ``datagrams``, ``tcp_vs_udp``, ``repair``, ``tls``: one
-  lesson's experiments each
+- ``bytestream``, ``nagle``, ``slowreader``, ``datagrams``, ``tcp_vs_udp``, ``repair``, ``tls``,
+  ``microscope`` (lesson 8: ``from lab.notebook import microscope``): one lesson's experiments each
 - ``claims``      ``check()``: the lesson's statements, tested on the packets just captured
 - ``wire_claims`` what the lessons claim about TCP and UDP packets (sans-I/O)
 """

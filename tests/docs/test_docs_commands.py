@@ -197,6 +197,7 @@ DECISIONS: dict[str, Run | Serve | Excuse | Xfail] = {
         tls_client(r"Your name: ", needs=INSTRUCTOR_TLS),
     # --- tools/lessons/*.py (markdown cells, inline commands too)
     "python -m pytest tests/graded/test_ex01_echo.py": STUDENT_TESTS_FAIL,
+    "python -m pytest tests/graded/test_ex10_rtt.py": STUDENT_TESTS_FAIL,
     "python -m pytest tests/graded/test_ex02_framing.py": STUDENT_TESTS_FAIL,
     "python -m pytest tests/graded/test_ex05_closing.py": STUDENT_TESTS_FAIL,
     "python -m pytest tests/graded/test_ex06_udp.py": STUDENT_TESTS_FAIL,
