@@ -28,10 +28,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "lab"
 RUNS_THE_LESSONS = "tests/notebooks/test_notebooks.py"
+TEST_FOLDERS = {"notebook": "notebooks"}  # lab/notebook's tests live beside the executed notebooks
 
 # module -> (test file, the word in it that shows the module is exercised there)
 ELSEWHERE: dict[str, tuple[str, str]] = {
+    "lab/capture/analysis.py": ("tests/capture/test_annotate_vs_tshark.py", "annotate"),  # Wireshark's rules
     "lab/capture/annotate.py": ("tests/capture/test_annotate_vs_tshark.py", "annotate"),
+    "lab/capture/recovery.py": ("tests/capture/test_recovery.py", "annotate"),  # its labels, through the annotator
     "lab/capture/decode.py": ("tests/capture/test_formats.py", "lab.capture.decode"),
     "lab/capture/files.py": ("tests/capture/test_formats.py", "read_pcap"),
     "lab/capture/sniffer.py": ("tests/capture/test_live.py", "Sniffer"),
@@ -43,10 +46,13 @@ ELSEWHERE: dict[str, tuple[str, str]] = {
     "lab/commands/grade.py": ("tests/test_grading.py", '"-m", "lab", "grade"'),
     "lab/commands/load.py": ("tests/experiments/test_load_e2e.py", "chatlab_load"),
     "lab/commands/netlab.py": ("tests/net/test_netlab.py", '"-m", "lab", "netlab"'),
+    "lab/commands/relay.py": ("tests/experiments/test_lossy_relay.py", '"-m", "lab", "relay"'),
     "lab/commands/release.py": ("tests/test_release.py", "lab.commands.release"),
     "lab/commands/server.py": ("tests/e2e/test_server_process.py", 'run_chatlab("server"'),
     "lab/commands/sniff.py": ("tests/capture/test_commands.py", '_run(["sniff"'),
     "lab/commands/tls.py": ("tests/commands/test_tls_command.py", '_run(["tls"'),
+    "lab/experiments/compare/lossy_relay.py": ("tests/experiments/test_lossy_relay.py", "LossyUdpRelay"),
+    "lab/experiments/compare/reliable_half.py": ("tests/experiments/test_compare.py", '["reliable"]'),
     "lab/experiments/compare/router_capture.py": ("tests/experiments/test_compare.py", "count_retransmissions"),
     "lab/experiments/compare/tcp_half.py": ("tests/experiments/test_compare.py", "run_compare"),
     "lab/experiments/compare/udp_half.py": ("tests/experiments/test_compare.py", "run_compare"),
@@ -54,16 +60,21 @@ ELSEWHERE: dict[str, tuple[str, str]] = {
     "lab/experiments/load/runner.py": ("tests/experiments/test_load_e2e.py", "chatlab_load"),
     "lab/experiments/load/worker.py": ("tests/experiments/test_load_e2e.py", "chatlab_load"),
     "lab/lifecycle.py": ("tests/e2e/test_server_process.py", "events"),
-    "lab/net/tcpinfo.py": ("tests/e2e/test_server_process.py", "tcp_info"),
+    "lab/net/delay_stage.py": ("tests/net/test_netlab.py", "lab.net.delay_stage"),
+    "lab/net/measure.py": ("tests/net/test_netlab.py", '"netlab", "measure"'),
     "lab/notebook/bytestream.py": (RUNS_THE_LESSONS, "nb.show_chunks"),
     "lab/notebook/capture.py": ("tests/notebooks/test_helpers.py", "nb.Capture"),
+    "lab/notebook/datagrams.py": (RUNS_THE_LESSONS, "nb.datagrams.truncate"),
     "lab/notebook/display.py": (RUNS_THE_LESSONS, "nb.show"),
     "lab/notebook/lesson.py": (RUNS_THE_LESSONS, "nb.Lesson"),
     "lab/notebook/settings.py": ("tests/notebooks/test_helpers.py", "nb.FORCE_RECORDED_ENV"),
+    "lab/notebook/nagle.py": ("tests/notebooks/test_claims.py", "nagle"),
+    "lab/notebook/repair.py": ("tests/notebooks/test_claims.py", "repair"),
     "lab/notebook/slowreader.py": (RUNS_THE_LESSONS, "nb.slow_reader"),
     "lab/notebook/sockets.py": ("tests/notebooks/test_helpers.py", "nb.sockets"),
     "lab/notebook/tcp_vs_udp.py": (RUNS_THE_LESSONS, "nb.compare"),
     "lab/notebook/tls.py": ("tests/notebooks/test_helpers.py", "nb.tls_records"),
+    "lab/notebook/wire_claims.py": ("tests/notebooks/test_claims.py", "wire_claims"),
     "lab/tcp/client.py": ("tests/e2e/test_chat.py", "spawn_client"),
     "lab/tcp/naive_server.py": ("tests/experiments/test_load_e2e.py", "naive=True"),
     "lab/tcp/server.py": ("tests/hostile/test_hostile.py", "start_server"),
@@ -88,7 +99,7 @@ def modules() -> list[str]:
 def candidates(module: str) -> list[str]:
     """The test files rules 1-3 of the module docstring look at for ``module``."""
     parts = module.removeprefix("lab/").removesuffix(".py").split("/")
-    folders, name = parts[:-1], parts[-1]
+    folders, name = [TEST_FOLDERS.get(f, f) for f in parts[:-1]], parts[-1]
     found = ["/".join(["tests", *folders, f"test_{name}.py"])]
     if folders:
         found.append("/".join(["tests", *folders[:-1], f"test_{folders[-1]}_{name}.py"]))
