@@ -37,12 +37,12 @@ import time
 from dataclasses import dataclass, field
 
 from lab import lifecycle as ev
+from lab.chat import limits, replies
 from lab.chat import wire as p
 from lab.chat.room import Close, Deliver, Room
 from lab.net.tcpinfo import read_tcp_info
-from lab.tcp.server import _leave_reason as leave_reason
 
-SEND_LIMIT = 64 * 1024  # bytes kept for one member beyond its kernel buffer (the reference server's default)
+SEND_LIMIT = limits.SEND_QUEUE_BYTES  # bytes kept for one member beyond its kernel buffer (the reference server's default)
 
 
 @dataclass(eq=False)
@@ -179,14 +179,11 @@ class SelectorChatServer:
             if member.closed:
                 return
             if isinstance(event, p.NoLineEnd):
-                self._queue(member, p.encode(p.format_error(time.time(), "line-too-long",
-                                                            f"{event.limit} bytes without a line end; closing")))
+                self._queue(member, p.encode(replies.no_line_end(time.time(), event.limit)))
                 self._end(member, "dropped", f"no line end in {event.limit} bytes")
                 return
             if isinstance(event, p.LineTooLong):
-                self._queue(member, p.encode(p.format_error(
-                    time.time(), "line-too-long",
-                    f"your line had {event.length} bytes, the limit is {event.limit}; it was not sent")))
+                self._queue(member, p.encode(replies.line_too_long(time.time(), event.length, event.limit)))
                 continue
             member.lines_in += 1
             if member.name is None:
@@ -204,7 +201,7 @@ class SelectorChatServer:
         for action in actions:
             if isinstance(action, Deliver):
                 for member in action.recipients:
-                    self._queue(member, action.data)
+                    self._queue(member, p.encode_lines(action.lines))
             elif isinstance(action, Close):
                 member = action.member
                 member.quitting = action.reason
@@ -258,14 +255,14 @@ class SelectorChatServer:
                                 duration=time.time() - member.started,
                                 tcp_info=tcp_info.to_dict() if tcp_info else None))
         if member.name is not None and not self._stop.is_set():
-            self._apply(self.room.leave(member, leave_reason(how, detail)))
+            self._apply(self.room.leave(member, replies.leave_reason(how, detail)))
 
     def _shutdown(self) -> None:
         reason = getattr(self, "_stop_reason", "the server is stopping")
-        for action in self.room.notice_all("shutdown", f"{reason}; goodbye"):
+        for action in self.room.shutdown(reason):
             for member in action.recipients:
                 if not member.closed:
-                    member.outbox += action.data
+                    member.outbox += p.encode_lines(action.lines)
                     try:
                         member.sock.send(member.outbox)  # once, without waiting: a slow member misses it
                     except OSError:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from lab.notebook.peers import ChatPeer
+from lab.peer import Peer as ChatPeer
 from lab.tcp.selector_server import SelectorChatServer
 
 
