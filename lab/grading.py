@@ -42,6 +42,7 @@ EXERCISES: tuple[Exercise, ...] = (
     Exercise("ex07", "ex07_extensions", "timestamps, /msg, /list, history", 10),
     Exercise("ex08", "ex08_tls", "TLS: wrapping and verifying", 10),
     Exercise("ex09", "ex09_wire", "reading the wire: pcap annotation", 10),
+    Exercise("ex10", "ex10_rtt", "RTT samples, Karn's rule, RFC 6298's RTO, goodput", 10),
     Exercise("ex12", "ex12_reliable", "reliable transfer over UDP", 15),
 )
 
