@@ -90,8 +90,6 @@ SUDO_PATH = ("`sudo` resets PATH to its secure_path (Debian, Ubuntu, Fedora), wh
 SYNOPSIS = "a synopsis (brackets mark optional parts), not a command; the options are exercised by tests/capture"
 PROSE = "a program named in prose, not a command to type"
 # A graded test file run by a student on the skeleton: every test fails, and says what to write.
-EX12_CLI = ("the student's exercise 12 on a file of the student's: in exercises/ it is the skeleton until written; "
-            "tests/graded/test_ex12_reliable.py (step 6) drives the same command line, through the lossy relay")
 STUDENT_TESTS_FAIL = Run(status=(1,), expect=r"\d+ failed", kit="student", quotes_tracebacks=True)
 
 
@@ -240,21 +238,7 @@ DECISIONS: dict[str, Run | Serve | Excuse | Xfail] = {
                                                 "`chatlab tls init --ip 192.168.1.20` is run"),
     "chatlab client --tls --cafile ca.pem YOUR-LAN-IP":
         Excuse("YOUR-LAN-IP is a placeholder; `chatlab client 192.168.1.20 --tls --cafile ca.pem` is run"),
-    # --- docs/EXERCISES.md, exercise 12 (and lesson 6): the student's work, the skeleton until it is written
-    **{f"python -m pytest tests/graded/test_ex12_reliable.py -k step{n}": STUDENT_TESTS_FAIL for n in range(1, 7)},
-    "python -m pytest tests/graded/test_ex12_reliable.py": STUDENT_TESTS_FAIL,
-    **{command: Excuse(EX12_CLI) for command in (
-        "python -m exercises.ex12_reliable receive --port 5001 --out copy.bin",
-        "python -m exercises.ex12_reliable send 127.0.0.1 5001 some_file.bin",
-        "python -m exercises.ex12_reliable send 127.0.0.1 5000 some_file.bin",
-        "sudo .venv/bin/chatlab netlab exec server -- .venv/bin/python -m exercises.ex12_reliable receive "
-        "--port 5001 --out copy.bin",
-        "sudo .venv/bin/chatlab netlab exec client1 -- .venv/bin/python -m exercises.ex12_reliable send "
-        "10.77.0.2 5001 some_file.bin")},
-    "chatlab relay --to 127.0.0.1:5001 --port 5000 --loss 30 --duplicate 5 --reorder 10 --seed 7":
-        Serve(r"relay on 127\.0\.0\.1:5000 -> 127\.0\.0\.1:5001: 30 % lost"),
-    "chatlab relay": Excuse(PROSE),
-    "chatlab server --udp": Serve(r"chat server on udp 0\.0\.0\.0:5050"),
+    "tshark": Excuse(PROSE),
 }
 
 FOUND = kit_commands(ROOT)
