@@ -113,6 +113,23 @@ class RawEndpoint:
         self._poll()
         return list(self._sniffer.segments)
 
+    def settle(self, quiet: float = 0.2, limit: float = 3.0) -> int:
+        """Wait until the capture saw nothing new for ``quiet`` s (at most ``limit`` s); the segment count.
+
+        The capture thread lags the wire by a little: read numbers off it
+        only once it is quiet, or they may be a segment old.
+        """
+        deadline = time.monotonic() + limit
+        count, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            now = len(self.segments)
+            if now != count:
+                count, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                break
+            time.sleep(0.02)
+        return count
+
     def _poll(self) -> None:
         self._unread.extend(self._sniffer.poll())
 

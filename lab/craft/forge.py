@@ -82,10 +82,14 @@ def next_seq(observed: list[tuple[tuple[str, int], Seen]], sender: tuple[str, in
 
     The furthest end (``seq`` + data + SYN + FIN) of the sender's segments, or
     the other side's highest ACK if that is further (the capture may have
-    missed a segment the receiver got).  None if nothing tells.
+    missed a segment the receiver got).  RSTs are left out: they carry no
+    data, and their numbers may be forged (the attacker's own among them).
+    None if nothing tells.
     """
     best: int | None = None
     for source, seg in observed:
+        if "R" in seg.flags:
+            continue
         if source == sender:
             candidate = seq_add(seg.seq, consumed(seg.flags, len(seg.payload)))
         elif "A" in seg.flags:
