@@ -42,6 +42,7 @@ EXERCISES: tuple[Exercise, ...] = (
     Exercise("ex07", "ex07_extensions", "timestamps, /msg, /list, history", 10),
     Exercise("ex08", "ex08_tls", "TLS: wrapping and verifying", 10),
     Exercise("ex09", "ex09_wire", "reading the wire: pcap annotation", 10),
+    Exercise("ex11", "ex11_handcraft", "TCP by hand with scapy: the next packet, a whole connection", 10),
 )
 
 IMPLS = ("exercises", "solutions")

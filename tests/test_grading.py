@@ -35,7 +35,7 @@ def test_points_are_the_share_of_tests_that_ran_and_passed():
     assert ex03.points == 0.0 and [t.name for t in ex03.failed] == ["test_x"]  # an error is a failure
     assert scores["ex02"].points == 0.0 and scores["ex02"].tests == []  # no test ran: no points
     data = report(scores, "exercises")
-    assert data["total"] == 7.5 and data["max"] == sum(e.points for e in EXERCISES) == 100
+    assert data["total"] == 7.5 and data["max"] == sum(e.points for e in EXERCISES)
     assert data["exercises"]["ex01"] == {"title": "TCP echo server and client", "points": 7.5, "max": 10, "passed": 3,
                                          "tests": 4, "failed": ["test_b"], "skipped": ["test_wire"]}
 
