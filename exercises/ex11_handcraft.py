@@ -199,10 +199,11 @@ def handshake_by_hand(sock, me: tuple[str, int], server: tuple[str, int], name: 
     1. the SYN: ``IP(src=me[0], dst=server[0]) / TCP(sport=me[1],
        dport=server[1], flags="S", seq=isn)``; wait for the SYN-ACK (raise
        HandshakeError if none comes, or an RST) and send ``ack_of_synack``;
-    2. wait for the server's data until its text holds ``b"hello"``,
+    2. wait for the server's data until its text holds ``b"--- hello:"``,
        acknowledging each data segment (``acknowledge``);
     3. send your name line, ``name.encode() + b"\\r\\n"`` (``next_data``);
-       wait for data until the text holds ``b"welcome"``, acknowledging each;
+       wait for data until the text holds ``b"--- welcome:"`` (the hello line
+       says "welcome" too), acknowledging each;
     4. send the chat line the same way; wait for the server's ACK of it
        (an ACK whose ack is your SND.NXT);
     5. send your FIN (``next_fin``); wait for the server's FIN (acknowledge

@@ -229,10 +229,11 @@ def handshake_by_hand(sock, me: tuple[str, int], server: tuple[str, int], name: 
     1. the SYN: ``IP(src=me[0], dst=server[0]) / TCP(sport=me[1],
        dport=server[1], flags="S", seq=isn)``; wait for the SYN-ACK (raise
        HandshakeError if none comes, or an RST) and send ``ack_of_synack``;
-    2. wait for the server's data until its text holds ``b"hello"``,
+    2. wait for the server's data until its text holds ``b"--- hello:"``,
        acknowledging each data segment (``acknowledge``);
     3. send your name line, ``name.encode() + b"\\r\\n"`` (``next_data``);
-       wait for data until the text holds ``b"welcome"``, acknowledging each;
+       wait for data until the text holds ``b"--- welcome:"`` (the hello line
+       says "welcome" too), acknowledging each;
     4. send the chat line the same way; wait for the server's ACK of it
        (an ACK whose ack is your SND.NXT);
     5. send your FIN (``next_fin``); wait for the server's FIN (acknowledge
@@ -271,9 +272,9 @@ def handshake_by_hand(sock, me: tuple[str, int], server: tuple[str, int], name: 
                                         f"no SYN-ACK within {timeout:g} s"))
     seen.append(synack)
     send(ack_of_synack(synack))
-    receive_until(lambda: b"hello" in text(), "waiting for the hello line")
+    receive_until(lambda: b"--- hello:" in text(), "waiting for the hello line")
     send(next_data(seen, me, name.encode() + b"\r\n"))
-    receive_until(lambda: b"welcome" in text(), "waiting for the welcome line")
+    receive_until(lambda: b"--- welcome:" in text(), "waiting for the welcome line")
     send(next_data(seen, me, line.encode() + b"\r\n"))
     mine = sequence_state(seen, me)[0]
     receive_until(lambda: any(endpoints(p)[0] == tuple(server) and p[TCP].ack == mine for p in seen),

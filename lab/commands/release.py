@@ -34,6 +34,8 @@ INSTRUCTOR_ONLY = (
     "tools/record_lessons.py",
     "tests/test_exercises_sync.py",
     "tests/test_graded_skeleton.py",
+    "tests/test_graded_wrong_answers.py",
+    "tests/graded/wrong/",  # known wrong answers: mostly right answers, so never handed out
     "tests/test_release.py",
     "tests/test_grading.py",
 )

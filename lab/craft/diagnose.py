@@ -13,6 +13,9 @@ What it checks, in order:
 * every later segment of the client has ``seq`` = its next sequence number
   (the SYN and every data byte and the FIN each consume one) and carries
   ACK with ``ack`` no further than what the server really sent;
+* the data segment that answers the server's hello line (the name) and
+  the one after its welcome line (the chat line) acknowledge all of that
+  line: the client has read it, so its ACK must count every byte of it;
 * the handshake's third segment acknowledges the server's SYN (ISN + 1);
 * the server never reset the connection;
 * by the end, everything the server sent was acknowledged (its FIN
@@ -64,6 +67,34 @@ def _rel(n: int, base: int | None) -> str:
     return f"ISN{d:+d}"
 
 
+def _row(seg: Segment, from_client: bool, verdict: Verdict) -> str:
+    """One segment of the story, its numbers relative to the ISN of the side they count."""
+    mine, theirs = (verdict.isn, verdict.server_isn) if from_client else (verdict.server_isn, verdict.isn)
+    row = f"{'you   ' if from_client else 'server'} [{_flags(seg)}] seq={_rel(seg.seq, mine)}"
+    if seg.flags & ACK:
+        row += f" ack={_rel(seg.ack, theirs)}"
+    if seg.length:
+        row += f" len={seg.length} {seg.payload[:40]!r}"
+    return row
+
+
+def _reaction(verdict: Verdict, later: list[Segment], server: tuple[str, int]) -> None:
+    """Put what the server did next in front of the client's first mistake."""
+    answer = next((s for s in later if (s.src, s.sport) == server), None)
+    if answer is None:
+        said = "the server did not answer"
+    elif answer.flags & RST:
+        verdict.server_reset = True
+        said = "the server answered with RST"
+    elif answer.flags & ACK and verdict.isn is not None:
+        said = (f"the server answered with ACK {_rel(answer.ack, verdict.isn)} (the number it still "
+                "expects from you)")
+    else:
+        said = "the server answered"
+    verdict.problems[0] = f"{said}: {verdict.problems[0]}"
+    verdict.story += [_row(seg, (seg.src, seg.sport) != server, verdict) for seg in later]
+
+
 def diagnose(segments: list[Segment], client: tuple[str, int], server: tuple[str, int]) -> Verdict:
     """Check the client's side of one hand-made connection (see the module docstring)."""
     verdict = Verdict()
@@ -76,18 +107,11 @@ def diagnose(segments: list[Segment], client: tuple[str, int], server: tuple[str
     last_server_data = None
     client_fin_acked = False
     client_fin_seq = None
-    for seg in mine:
+    answered = None          # (end, "hello"|"welcome"): the server line the client's next data answers
+    for index, seg in enumerate(mine):
         from_client = (seg.src, seg.sport) == client
-        who = "you   " if from_client else "server"
         flags = _flags(seg)
-        base_mine = verdict.isn if from_client else verdict.server_isn
-        base_theirs = verdict.server_isn if from_client else verdict.isn
-        row = f"{who} [{flags}] seq={_rel(seg.seq, base_mine)}"
-        if seg.flags & ACK:
-            row += f" ack={_rel(seg.ack, base_theirs)}"
-        if seg.length:
-            row += f" len={seg.length} {seg.payload[:40]!r}"
-        verdict.story.append(row)
+        verdict.story.append(_row(seg, from_client, verdict))
         if from_client:
             if seg.flags & SYN:
                 if verdict.isn is None:
@@ -114,11 +138,20 @@ def diagnose(segments: list[Segment], client: tuple[str, int], server: tuple[str
                         f"the third segment of the handshake acknowledges the server's SYN (its ISN "
                         f"{verdict.server_isn}), and a SYN counts as one")
                     break
+                got = seq_diff(seg.ack, verdict.server_isn)
                 if seq_diff(seg.ack, server_end) > 0:
                     verdict.problems.append(
-                        f"{what} acknowledged up to the server's ISN{seq_diff(seg.ack, verdict.server_isn):+d}, "
-                        f"but the server had sent only up to ISN{seq_diff(server_end, verdict.server_isn):+d}")
+                        f"{what} had ack = the server's ISN{got:+d}, but the server had sent only up to "
+                        f"ISN{seq_diff(server_end, verdict.server_isn):+d}")
                     break
+                if seg.length and answered is not None and seq_diff(seg.ack, answered[0]) < 0:
+                    verdict.problems.append(
+                        f"{what} had ack = the server's ISN{got:+d}, but it answers the server's {answered[1]} "
+                        f"line, which ended at ISN{seq_diff(answered[0], verdict.server_isn):+d}: the ACK number "
+                        "is the next byte expected, so every byte received counts")
+                    break
+                if seg.length:
+                    answered = None
                 handshake_done = True
                 highest_ack = seg.ack if highest_ack is None or seq_diff(seg.ack, highest_ack) > 0 else highest_ack
             if seg.flags & FIN:
@@ -141,11 +174,16 @@ def diagnose(segments: list[Segment], client: tuple[str, int], server: tuple[str
                 server_end = end
             if seg.length:
                 last_server_data = seg
+                for word in ("hello", "welcome"):
+                    if f"--- {word}:".encode() in seg.payload:
+                        answered = (end, word)  # the client's next data answers this line
             if seg.flags & FIN:
                 server_fin = seg.seq
             if client_fin_seq is not None and seg.flags & ACK and seq_diff(seg.ack, client_fin_seq) >= 1:
                 client_fin_acked = True
     if verdict.problems:
+        if not verdict.server_reset:
+            _reaction(verdict, mine[index + 1:], server)
         return verdict
     if verdict.isn is None:
         verdict.problems.append(f"no SYN from {client[0]}:{client[1]} was captured: nothing was sent from that port")

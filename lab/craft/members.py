@@ -66,7 +66,7 @@ class TerminalClient:
         self.screen: list[str] = []
         self._lock = threading.Lock()
         self.proc = net.popen(host, [sys.executable, "-m", "lab", "client", server[0], "--port", str(server[1]),
-                                     "--name", name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     "--name", name, "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, env=env, cwd=str(ROOT))
         self._reader = threading.Thread(target=self._read, daemon=True, name=f"screen-{name}")
         self._reader.start()
