@@ -74,9 +74,16 @@ def _tls_contexts(directory: str, server_ip: str):
     return server_context(paths.server_cert, paths.server_key), client_context(cafile=paths.ca_cert)
 
 
-def forged_resets(net, kinds=RESET_KINDS, tls: bool = False, timeout: float = 3.0, server=None) -> ResetRun:
-    """Run the experiment (see the module docstring); ``server`` may be a running ChatServer to use."""
-    server_addr = (net.address("server"), members.CHAT_PORT)
+def forged_resets(net, kinds=RESET_KINDS, tls: bool = False, timeout: float = 3.0, server=None,
+                  port: int = members.CHAT_PORT) -> ResetRun:
+    """Run the experiment (see the module docstring).
+
+    ``server`` may be a running plain-text ChatServer in the "server" host to use; otherwise one is started
+    on ``port`` (with TLS if asked) and stopped at the end.
+    """
+    if server is not None and tls:
+        raise ValueError("with tls=True the experiment starts its own TLS server")
+    server_addr = (net.address("server"), server.address[1] if server is not None else port)
     own_server = server is None
     tmp = tempfile.TemporaryDirectory(prefix="chatlab-reset-") if tls else None
     client_tls = None
@@ -87,9 +94,9 @@ def forged_resets(net, kinds=RESET_KINDS, tls: bool = False, timeout: float = 3.
             if tls:
                 server_tls, client_tls = _tls_contexts(tmp.name, server_addr[0])
                 config["tls"] = server_tls
-            server = members.start_server(net, **config)
+            server = members.start_server(net, port=port, **config)
         with RawEndpoint(net, "router", server_addr, server_addr, iface=net.router_interface("server"),
-                         capture_port=members.CHAT_PORT) as attacker:
+                         capture_port=server_addr[1]) as attacker:
             from lab.peer import Peer
 
             with net.inside("client2"):

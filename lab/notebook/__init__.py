@@ -41,12 +41,14 @@ and the tests use.
 - ``sockets``     the kernel's socket table, TCP states, bind(), free ports
 - ``capture``     live capture, or a RECORDED one replayed step by step
 - ``lesson``      ``Lesson``: starts everything, cleans all of it up
-- ``bytestream``, ``slowreader``, ``tcp_vs_udp``, ``tls``: one lesson's experiments each
+- ``bytestream``, ``slowreader``, ``tcp_vs_udp``, ``tls``, ``handcraft``: one lesson's experiments each
 """
 
 from lab.notebook.bytestream import recv_all, send_in_thread, show_chunks
 from lab.notebook.capture import Capture
 from lab.notebook.display import console, events, note, show, show_lines, table
+from lab.notebook import handcraft
+from lab.notebook.handcraft import CraftLab, check
 from lab.notebook.lesson import Lesson
 from lab.notebook.settings import FORCE_RECORDED_ENV, HOST, LESSON_DATA, NETLAB_PREFIX, RECORD_ENV, SETTLE
 from lab.notebook.slowreader import SlowReaderResult, server_threads, show_slow_reader, slow_reader
@@ -57,7 +59,7 @@ from lab.peer import Peer as ChatPeer  # the lessons' name for lab.peer's script
 from lab.peer import PeerProcess as ClientProcess  # and for one in its own process
 
 __all__ = [
-    "Capture", "ChatPeer", "ClientProcess", "FORCE_RECORDED_ENV", "HOST", "LESSON_DATA", "Lesson", "NETLAB_PREFIX",
+    "Capture", "ChatPeer", "CraftLab", "check", "handcraft", "ClientProcess", "FORCE_RECORDED_ENV", "HOST", "LESSON_DATA", "Lesson", "NETLAB_PREFIX",
     "RECORD_ENV", "SECRET", "SETTLE", "SlowReaderResult", "compare", "compare_table", "console", "events",
     "find_text", "free_port", "lab_ca", "note", "parse_proc_net_tcp", "recv_all", "remove_stale_netlabs",
     "secret_chat", "send_in_thread", "server_threads", "show", "show_chunks", "show_lines", "show_slow_reader",
