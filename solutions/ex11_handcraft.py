@@ -36,10 +36,11 @@ an RST).  Try it by hand::
 
     sudo .venv/bin/chatlab netlab up --clients 2
     sudo .venv/bin/chatlab netlab exec server -- .venv/bin/chatlab server &
-    sudo .venv/bin/python -m exercises.ex11_handcraft live 10.77.0.2 --name mallory --line "hi from scapy"
+    sudo .venv/bin/chatlab netlab exec client2 -- .venv/bin/chatlab client 10.77.0.2 --name bob   # another terminal
+    sudo .venv/bin/chatlab netlab exec client1 -- .venv/bin/python -m exercises.ex11_handcraft live 10.77.0.2
 
-(the last command adds the nftables rule in "client1" for you and removes it
-afterwards), then ``sudo .venv/bin/chatlab netlab down``.
+(the last command runs in "client1", adds the nftables rule there for you
+and removes it afterwards), then ``sudo .venv/bin/chatlab netlab down``.
 
 A packet in this exercise is a scapy ``IP() / TCP() [/ Raw()]``; read its
 fields with ``pkt[IP].src``, ``pkt[TCP].seq``, ``pkt[TCP].flags``...; an

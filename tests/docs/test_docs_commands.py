@@ -122,6 +122,8 @@ DECISIONS: dict[str, Run | Serve | Excuse | Xfail] = {
     "chatlab grade ex03": Run(status=(1,), expect=r"ex03", kit="student"),
     "chatlab grade ex03 --details": Run(status=(1,), expect=r"Expected", kit="student", quotes_tracebacks=True),
     "chatlab grade --json": Run(status=(1,), expect=r'"total": 0', kit="student", timeout=300, slow=True),
+    "sudo .venv/bin/python -m pytest tests/graded/test_ex11_handcraft.py -k live":
+        Run(expect=r"\b3 passed\b", timeout=240, slow=True),
     "make exercises": Run(expect=r"wrote exercises/ from solutions/ \(\d+ files, 0 changed\)"),
     "python tools/make_exercises.py --check": Run(),
     "chatlab release --output ../chat-lab-student": Run(expect=r"student release written to .*chat-lab-student"),
@@ -176,6 +178,7 @@ DECISIONS: dict[str, Run | Serve | Excuse | Xfail] = {
     "python -m pytest tests/graded/test_ex02_framing.py": STUDENT_TESTS_FAIL,
     "python -m pytest tests/graded/test_ex05_closing.py": STUDENT_TESTS_FAIL,
     "python -m pytest tests/graded/test_ex06_udp.py": STUDENT_TESTS_FAIL,
+    "python -m pytest tests/graded/test_ex11_handcraft.py": STUDENT_TESTS_FAIL,
     "sudo .venv/bin/chatlab sniff --port 5050": Serve(r"Capturing port 5050 on lo"),
     "chatlab client 127.0.0.1 --name you": Serve(r"you> ", needs=("chatlab server",), tty=True),
     "chatlab client SERVER-IP --name NAME": Excuse("SERVER-IP and NAME are placeholders for the class to fill in; "
