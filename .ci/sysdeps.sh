@@ -17,6 +17,8 @@ else
   command -v nft     >/dev/null 2>&1 || wanted+=(nftables)
   command -v ip      >/dev/null 2>&1 || wanted+=(iproute2)
   command -v tc      >/dev/null 2>&1 || wanted+=(iproute2)
+  # README's `nc 127.0.0.1 5050` (tests/docs runs it as written)
+  command -v nc      >/dev/null 2>&1 || wanted+=(netcat-openbsd)
   ldconfig -p 2>/dev/null | grep -q 'libpcap\.so' || wanted+=(libpcap0.8)
 fi
 

@@ -20,13 +20,30 @@ SOCK_STREAM)``.  The server then:
 
 The client calls ``connect((host, port))``: its kernel picks an *ephemeral*
 port for the client side (see ``getsockname()`` after connecting), sends the
-SYN and returns once the handshake is done.  The four numbers (client ip,
-client port, server ip, server port) -- the 4-tuple -- name the connection.
+SYN, and ``connect`` returns as soon as the server's SYN-ACK arrives -- about
+one round trip; the client's ACK, the handshake's third segment, leaves
+right after.  A TCP connection is named by the protocol and four numbers:
+client ip, client port, server ip, server port.  (The protocol is part of
+the name: the same port numbers can be used at once by TCP and by UDP.)
 
 TCP carries a stream of bytes, not messages: ``recv(n)`` returns *at least
 one* and at most n bytes, whatever the sender's ``send()`` calls were, and
 returns ``b""`` when the peer has closed its side (its FIN arrived).  So
 "read everything" means: call ``recv`` in a loop until it returns ``b""``.
+
+Buffers, and the deadlock they hide
+-----------------------------------
+``sendall`` returns once the kernel has *copied* your bytes into the
+socket's send buffer; they travel later, into the peer's receive buffer,
+where they wait until the peer's program calls ``recv``.  An echo server
+sends back while you are still sending.  If your client only starts reading
+after it has sent everything, then with enough data: your receive buffer
+fills, the server's ``sendall`` waits for room, so the server stops reading,
+its receive buffer fills, and your ``sendall`` waits too.  Both programs
+wait for each other for ever -- a deadlock.  A few kilobytes fit in the
+buffers and hide the bug; a few megabytes do not (the tests send 8 MiB).
+So the client sends and receives *at the same time*: one thread sends while
+the other receives.
 
 What to write
 -------------
@@ -41,14 +58,13 @@ Tests: ``chatlab grade ex01`` or ``python -m pytest tests/graded/test_ex01_echo.
 from __future__ import annotations
 
 import socket
+import threading
 
 
 def open_listener(host: str = "127.0.0.1", port: int = 0, backlog: int = 16) -> socket.socket:
     """Create a TCP socket listening on (HOST, PORT) and return it.
 
     - make an IPv4 TCP socket (``AF_INET``, ``SOCK_STREAM``);
-    - set ``SO_REUSEADDR`` so that a restarted server can bind the same port
-      at once, even while old connections are in TIME_WAIT;
     - bind it to (HOST, PORT) -- PORT 0 means "any free port";
     - put it in listening mode with the given BACKLOG.
     """
@@ -75,12 +91,20 @@ def echo_once(listener: socket.socket) -> tuple[str, int]:
 def echo_client(host: str, port: int, data: bytes, timeout: float = 5.0) -> bytes:
     """Connect to the echo server at (HOST, PORT), send DATA, return what comes back.
 
-    - create a TCP socket, set its timeout to TIMEOUT seconds, ``connect``;
-    - ``sendall(DATA)``;
-    - ``shutdown(socket.SHUT_WR)``: this sends your FIN and tells the server
-      you have nothing more to send, while you can still receive;
-    - ``recv`` in a loop until it returns ``b""`` (the server's FIN), then
-      close the socket and return all the bytes received, in order.
+    - create a TCP socket with a timeout of TIMEOUT seconds and ``connect``
+      (``socket.create_connection((host, port), timeout)`` does both);
+    - send and receive at the same time: start a thread that does
+      ``sendall(DATA)`` and then ``shutdown(socket.SHUT_WR)`` -- this sends
+      your FIN and tells the server you have nothing more to send, while you
+      can still receive;
+    - meanwhile, in this thread, ``recv`` in a loop until it returns ``b""``
+      (the server's FIN);
+    - wait for the sending thread (``join``); if its ``sendall`` raised an
+      ``OSError``, raise it here too; close the socket and return all the
+      bytes received, in order.
+
+    DATA may be much larger than all the buffers between you and the server
+    (see "Buffers, and the deadlock they hide" above).
     """
     # TODO: write this part (read the docstring above), then delete the raise below.
     raise NotImplementedError("write echo_client() in exercises/ex01_echo.py")

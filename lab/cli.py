@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tls": ("lab.commands.tls", "make a lab certificate authority and server certificate"),
     "netlab": ("lab.commands.netlab", "an emulated network of hosts in namespaces, with loss"),
     "compare": ("lab.commands.compare", "TCP vs UDP under loss, on the emulated network"),
+    "relay": ("lab.commands.relay", "a lossy UDP relay on this machine: drops, duplicates, reorders, delays"),
     "load": ("lab.commands.load", "a load generator: many clients, paced senders, latency"),
     "grade": ("lab.commands.grade", "grade the exercises and print a score per exercise"),
     "release": ("lab.commands.release", "build a student copy of the kit without solutions/"),

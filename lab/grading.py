@@ -42,7 +42,9 @@ EXERCISES: tuple[Exercise, ...] = (
     Exercise("ex07", "ex07_extensions", "timestamps, /msg, /list, history", 10),
     Exercise("ex08", "ex08_tls", "TLS: wrapping and verifying", 10),
     Exercise("ex09", "ex09_wire", "reading the wire: pcap annotation", 10),
+    Exercise("ex10", "ex10_rtt", "RTT samples, Karn's rule, RFC 6298's RTO, goodput", 10),
     Exercise("ex11", "ex11_handcraft", "TCP by hand with scapy: the next packet, a whole connection", 10),
+    Exercise("ex12", "ex12_reliable", "reliable transfer over UDP", 15),
 )
 
 IMPLS = ("exercises", "solutions")

@@ -7,11 +7,15 @@ The demo's alice and bob, the TCP half of ``chatlab compare``, the notebooks'
 (SIGINT), or a SIGKILL while received data sits unread (the kernel then
 closes the socket with RST, not FIN).
 
-What the lines mean comes from :mod:`lab.chat.wire`, the one parser of the
-wire format.  Lines are split at CRLF, the only line end the server sends
-(docs/PROTOCOL.md), and kept exactly as they arrived (UTF-8, invalid bytes as
-U+FFFD), *not* cleaned: a test must see what the server really sent, so that
-it can fail when the server lets an escape sequence through.
+What a session decides (is this a chat-lab server? the name accepted or
+refused? where does the history end? how did the connection end?) is
+:class:`lab.chat.client_core.ClientCore`, the same core ``chatlab client``
+uses; what a line means comes from :mod:`lab.chat.wire`, the one parser of
+the wire format.  The lines a peer hands out are split at CRLF, the only line
+end the server sends (docs/PROTOCOL.md), and kept exactly as they arrived
+(UTF-8, invalid bytes as U+FFFD), *not* cleaned as the core cleans what it
+shows: a test must see what the server really sent, so that it can fail when
+the server lets an escape sequence through.
 
 Every wait is bounded: ``expect`` and ``read`` take a timeout, and
 ``PeerTimeout`` says what did arrive.
@@ -33,8 +37,10 @@ from collections import deque
 from typing import Callable, Union
 
 from lab.chat import wire
-from lab.net.addresses import Address
-from lab.net.sockopts import family_for
+from lab.chat.client_core import ClientCore, Ended, Joined, NameWanted, Refused, Show
+from lab.net.addresses import Address, host_port
+from lab.net.sockopts import family_for, unread_bytes
+from lab.tcp.transport import PlainTransport, Transport
 
 LINE_END = b"\r\n"
 MAX_UNTERMINATED = 1 << 20  # a server line is about 1 KiB; 1 MiB without CRLF is not a chat server
@@ -99,8 +105,11 @@ class Peer:
     *before* ``connect()``, so the window offered in the SYN is already
     small (a member that stops reading then fills up quickly).
 
-    ``lines`` holds every line handed out so far; ``ended`` becomes "fin"
-    or "reset" when the server's side of the connection ends.
+    ``lines`` holds every line handed out so far; ``history`` the lines the
+    server sent inside its history block (as ``core`` saw them); ``ended``
+    becomes "fin" or "rst" when the server's side of the connection ends.
+    ``core`` is the session's ClientCore, ``transport`` the byte channel
+    (plain, or TLS with ``tls=`` an ``ssl.SSLContext``).
     """
 
     def __init__(self, address: Address, name: str | None = None, *, timeout: float = 5.0,
@@ -109,11 +118,14 @@ class Peer:
         self.name: str | None = None
         self.timeout = timeout
         self.lines: list[str] = []
+        self.history: list[str] = []
         self.ended: str | None = None
-        self.transport = None
+        self.core = ClientCore(host_port(*self.server))
+        self._events: deque = deque()  # what the core said and join() has not looked at yet
         self._pending: deque[str] = deque()
         self._buffer = b""
         self.sock = socket.socket(family_for(self.server[0]), socket.SOCK_STREAM)
+        self.transport: Transport = PlainTransport(self.sock)
         try:
             if rcvbuf:
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -159,15 +171,12 @@ class Peer:
         Raises TimeoutError if the server takes nothing for ``timeout``
         seconds (it stopped reading, and the buffers between are full).
         """
-        self._send_line(text)
-
-    def _send_line(self, text: str) -> None:
-        self.send_bytes(text.encode("utf-8") + b"\n")
+        self.send_bytes(self.core.line(text))
 
     def send_bytes(self, data: bytes) -> None:
         """Send bytes exactly as given: half lines, other line ends, raw escapes (what ``nc`` can send)."""
         self.sock.settimeout(self.timeout)
-        (self.transport or self.sock).sendall(data)
+        self.transport.sendall(data)
 
     # -- receiving --------------------------------------------------------------
 
@@ -177,15 +186,23 @@ class Peer:
             return False
         self.sock.settimeout(max(0.001, timeout))
         try:
-            data = self.transport.recv(65536) if self.transport is not None else self.sock.recv(65536)
+            data = self.transport.recv(65536)
         except (TimeoutError, socket.timeout):
             return False
         except ConnectionResetError:
-            self.ended = "reset"
+            self.ended = "rst"
+            self._events.append(self.core.connection_reset())
             return False
         if not data:
             self.ended = "fin"
+            self._events.append(self.core.connection_closed())
             return False
+        for event in self.core.receive(data):
+            if isinstance(event, Show):
+                if event.in_history:
+                    self.history.append(event.line)
+            else:
+                self._events.append(event)
         self._buffer += data
         *complete, self._buffer = self._buffer.split(LINE_END)
         self._pending.extend(line.decode("utf-8", "replace") for line in complete)
@@ -254,28 +271,41 @@ class Peer:
     # -- the conversation ---------------------------------------------------------
 
     def join(self, name: str, timeout: float | None = None) -> str:
-        """Join the chat as ``name``: wait for the hello, send the name, wait for the welcome.
+        """Join the chat as ``name``: the server's hello, the name, its welcome (ClientCore decides).
 
-        Raises PeerError with the server's own words when it refuses the
-        name, or when the first line is not a chat-lab hello.
+        Raises PeerError with the core's words when the server refuses the
+        name or the session (not a chat-lab server, a TLS port...), and
+        PeerTimeout when the server says nothing in time.  The lines up to
+        the welcome are handed out (they are in ``lines``); what follows
+        (the history, the others' news) stays for the next read.
         """
         timeout = self.timeout if timeout is None else timeout
-        first = self._wait_for(_any_line, timeout)[-1]
-        hello = wire.parse_server_line(first)
-        if hello is None or hello.kind != "info" or hello.code != "hello":
-            raise PeerError(f"{self.server[0]}:{self.server[1]} does not look like a chat-lab server: "
-                            f"it sent {first[:80]!r}")
-        self._send_line(name)
-        reply = wire.parse_server_line(self._wait_for(_welcome_or_refusal, timeout)[-1])
-        if reply.kind == "error":
-            raise PeerError(f"the server refused the name {name!r}: {reply.text}")
-        self.name = name
-        return name
+        deadline = time.monotonic() + timeout
+        asked = False
+        while True:
+            while self._events:
+                event = self._events.popleft()
+                if isinstance(event, NameWanted):
+                    if asked:
+                        raise PeerError(f"the server refused the name {name!r}: {event.problem}")
+                    self.send_bytes(self.core.name_line(name))
+                    asked = True
+                elif isinstance(event, Joined):
+                    self.name = name
+                    self._wait_for(is_info("welcome"), 0)
+                    return name
+                elif isinstance(event, (Refused, Ended)):
+                    raise PeerError(getattr(event, "message", None) or event.detail)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PeerTimeout(f"{name} could not join {host_port(*self.server)} within {timeout:g} s; "
+                                  f"the server sent: {list(self._pending) or 'nothing'}")
+            self._fill(remaining)
 
     def quit(self, reason: str = "", timeout: float = 3.0) -> list[str]:
         """``/quit``, read until the server's FIN, then close: a FIN-FIN close with nothing left unread."""
         try:
-            self._send_line(f"/quit {reason}".rstrip())
+            self.send_bytes(self.core.line(f"/quit {reason}".rstrip()))
         except OSError:
             pass  # the server is already gone: nothing to say goodbye to
         got = self.read_until_closed(timeout)
@@ -288,19 +318,6 @@ class Peer:
             self.sock.close()
         except OSError:
             pass
-
-
-def _any_line(line: str) -> bool:
-    """the server's first line"""
-    return True
-
-
-def _welcome_or_refusal(line: str) -> bool:
-    """the server's welcome, or its refusal of the name"""
-    parsed = wire.parse_server_line(line)
-    if parsed is None:
-        return False
-    return (parsed.kind == "info" and parsed.code == "welcome") or parsed.kind == "error"
 
 
 # -- a peer in a process of its own ---------------------------------------------------
@@ -331,6 +348,7 @@ class PeerProcess:
             argv += [f"--{step}", text]
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True)
+        self._stdout = b""  # what the child said and we have not taken yet (read with os.read, see _answer)
         try:
             line = self._answer(timeout).split()
             if line[:1] != ["ready"]:
@@ -347,9 +365,22 @@ class PeerProcess:
             raise
 
     def _answer(self, timeout: float) -> str:
-        """The child's next line on stdout, or "" if none came within ``timeout`` s."""
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        return self.proc.stdout.readline().strip() if ready else ""
+        """The child's next line on stdout, or "" if none came within ``timeout`` s (or it ended).
+
+        Read with os.read, not the file object's readline: readline keeps
+        what it read past the line in its own buffer, where select() cannot
+        see it, and the next wait would miss a line that already came.
+        """
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._stdout:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(fd, 4096) if ready else b""
+            if not chunk:
+                return ""
+            self._stdout += chunk
+        line, self._stdout = self._stdout.split(b"\n", 1)
+        return line.decode().strip()
 
     def unread(self, timeout: float = 5.0) -> int:
         """Bytes received by the child's socket and not read yet (the child's FIONREAD)."""
@@ -414,14 +445,6 @@ def _die_with_parent() -> None:
         pass  # not Linux: the lifetime bounds the child instead
 
 
-def _unread_bytes(sock: socket.socket) -> int:
-    import fcntl
-    import struct
-    import termios
-
-    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
-
-
 class _Steps(argparse.Action):
     """--send and --expect keep their order in one list."""
 
@@ -469,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(max(0.0, deadline - time.monotonic()))
             break
         if command.strip() == "unread":
-            print(_unread_bytes(peer.sock), flush=True)
+            print(unread_bytes(peer.sock), flush=True)
     return 0
 
 

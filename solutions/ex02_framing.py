@@ -24,14 +24,51 @@ Two details matter:
   ``\\r`` arrives at the end of one chunk and ``\\n`` at the start of the
   next is still ONE line end.
 
+Limits, and the peer that never ends its line
+---------------------------------------------
+A buffer that keeps "everything until the line end" lets one client that
+never sends a line end make the server keep bytes without end.  So framing
+has limits, the chat's own (docs/PROTOCOL.md, "Limits";
+``lab.chat.wire.MAX_LINE_BYTES`` and ``MAX_UNTERMINATED_BYTES``):
+
+- a line longer than ``max_line`` bytes (1024) is *discarded*: stop keeping
+  its bytes as soon as it is too long, and when its line end finally
+  arrives, report ``LineTooLong(length, max_line)`` in its place.  The
+  session goes on with the next line;
+- when more than ``max_unterminated`` bytes (8192) arrive with no line end at
+  all, report ``NoLineEnd(max_unterminated)`` once and give up: accept
+  nothing more (the server then drops that client).
+
+Memory then stays bounded by ``max_line``, whatever the peer sends.
+
+The work must stay bounded too.  Data often arrives a few bytes at a time (a
+slow link, a person typing in ``telnet``, a hostile client sending one byte
+per segment).  If each ``feed`` searched the whole pending line again from
+its start, a line of n bytes fed one byte at a time would cost
+1 + 2 + ... + n, about n * n / 2 steps: quadratic.  The bytes already
+pending were searched when they arrived and hold no line end: search only
+the new bytes.  The tests count the steps your ``feed`` takes (Python lines,
+and bytes looked at by ``find``, slicing, ``in``, ...), not the time.
+
 What to write
 -------------
-The class ``LineBuffer`` (``feed`` and ``pending``) and ``encode_line``.
-This exercise has no sockets at all: it is pure logic ("sans-I/O"), which
-is why it is easy to test.  Exercises 3 and 4 use the same idea.
+The class ``LineBuffer`` (``__init__``, ``feed`` and ``pending``) and
+``encode_line``.  This exercise has no sockets at all: it is pure logic
+("sans-I/O"), which is why it is easy to test.  Exercises 3 and 4 use the
+same idea, and ``lab/chat/wire.py`` (``LineDecoder``) is the kit's own
+version, with the same limits.
 """
 
 from __future__ import annotations
+
+import re
+
+from lab.chat.wire import MAX_LINE_BYTES, MAX_UNTERMINATED_BYTES, LineTooLong, NoLineEnd
+
+__all__ = ["LineBuffer", "LineTooLong", "NoLineEnd", "encode_line"]
+
+#: The first CR or LF: one pass over the bytes finds whichever comes first.
+LINE_END = re.compile(rb"[\r\n]")
 
 
 def encode_line(text: str) -> bytes:
@@ -55,56 +92,95 @@ class LineBuffer:
     ['hello']
     >>> buf.feed(b"ld\\nbye\\r")
     ['world', 'bye']
+    >>> LineBuffer(max_line=4).feed(b"much too long\\nok\\n")
+    [LineTooLong(length=13, limit=4), 'ok']
     """
 
-    def __init__(self) -> None:
-        self._buffer = b""  # bytes received but not yet part of a complete line
-        self._after_cr = False  # the last line ended with a lone CR: a "\n" next is its LF
+    def __init__(self, max_line: int = MAX_LINE_BYTES, max_unterminated: int = MAX_UNTERMINATED_BYTES) -> None:
+        """Keep the two limits as ``self.max_line`` and ``self.max_unterminated``, and set up your state.
 
-    def feed(self, data: bytes) -> list[str]:
-        """Add DATA (bytes from one ``recv()``) and return the lines it completes.
-
-        - Lines end with LF, CRLF or a lone CR; the line end is not part of
-          the returned line.  A CRLF split between two calls (``\\r`` at the
-          end of one chunk, ``\\n`` at the start of the next) is one line end,
-          not an extra empty line.
-        - Each complete line is decoded from UTF-8 with ``errors="replace"``
-          (invalid bytes become U+FFFD) -- decode only complete lines.
-        - Bytes after the last line end stay in the buffer for the next call.
-        - Return the lines in order; ``[]`` when no line is complete yet.
-          Empty lines are returned as ``""`` (the caller decides to ignore them).
+        You will need at least: the bytes of the current line kept so far
+        (a ``bytearray``: appending to it is cheap, while ``bytes + bytes``
+        copies both every time), how many bytes the current line has had
+        (kept or discarded), whether the last chunk ended with a CR, and
+        whether you gave up.
         """
         ### BEGIN SOLUTION
-        if self._after_cr and data.startswith(b"\n"):
-            data = data[1:]  # the LF of a CRLF whose CR ended the previous chunk
-        self._after_cr = False
-        self._buffer += data
-        lines = []
+        self.max_line = max_line
+        self.max_unterminated = max_unterminated
+        self._kept = bytearray()  # the current line's bytes, while it is within max_line
+        self._length = 0  # bytes of the current line so far, kept or discarded
+        self._after_cr = False  # the last chunk ended with CR: a LF first in the next is its LF
+        self._gave_up = False  # NoLineEnd was reported: accept nothing more
+        ### END SOLUTION
+
+    def feed(self, data: bytes) -> list:
+        """Add DATA (bytes from one ``recv()``) and return what it completes, in order.
+
+        Each item is one of:
+
+        - a ``str``: a complete line, without its line end, decoded from
+          UTF-8 with ``errors="replace"`` (invalid bytes become U+FFFD) --
+          decode only complete lines.  Empty lines are returned as ``""``
+          (the caller decides to ignore them);
+        - ``LineTooLong(length, self.max_line)`` in place of a line of more
+          than ``max_line`` bytes (LENGTH: its bytes, line end not counted);
+        - ``NoLineEnd(self.max_unterminated)``, once, when the bytes since the
+          last line end (kept or discarded) become more than
+          ``max_unterminated``.  After it, every ``feed`` returns ``[]``.
+
+        Lines end with LF, CRLF or a lone CR.  A CRLF split between two calls
+        (``\\r`` at the end of one chunk, ``\\n`` at the start of the next) is
+        one line end, not an extra empty line.  Bytes after the last line end
+        stay for the next call.  Return ``[]`` when nothing is complete yet.
+
+        Look at each new byte a bounded number of times: search for line
+        ends only in DATA (``LINE_END.search(data, start)`` finds the next CR
+        or LF from ``start`` on), never again in what is already kept.
+        """
+        ### BEGIN SOLUTION
+        if self._gave_up:
+            return []
+        events: list = []
         start = 0
-        i = 0
-        buf = self._buffer
-        while i < len(buf):
-            byte = buf[i]
-            if byte == 0x0A:  # LF
-                lines.append(buf[start:i])
-                start = i = i + 1
-            elif byte == 0x0D:  # CR, alone or followed by LF
-                lines.append(buf[start:i])
-                if i + 1 < len(buf):
-                    i += 2 if buf[i + 1] == 0x0A else 1
+        if self._after_cr:
+            self._after_cr = False
+            if data[:1] == b"\n":
+                start = 1  # the LF of a CRLF whose CR ended the previous chunk
+        while True:
+            match = LINE_END.search(data, start)
+            end = match.start() if match else len(data)
+            if end > start:  # DATA[start:end] belongs to the current line
+                self._length += end - start
+                if self._length > self.max_unterminated:
+                    self._gave_up = True
+                    self._kept.clear()
+                    events.append(NoLineEnd(self.max_unterminated))
+                    return events
+                if self._length > self.max_line:
+                    self._kept.clear()  # over the limit: keep nothing of this line
                 else:
-                    i += 1
-                    self._after_cr = True  # the LF may come with the next chunk
-                start = i
+                    self._kept += data[start:end]
+            if match is None:
+                return events
+            if self._length > self.max_line:
+                events.append(LineTooLong(self._length, self.max_line))
             else:
-                i += 1
-        self._buffer = buf[start:]
-        return [line.decode("utf-8", errors="replace") for line in lines]
+                events.append(self._kept.decode("utf-8", errors="replace"))
+            self._kept.clear()
+            self._length = 0
+            if data[end] == 0x0D:  # CR: alone, or the first half of CRLF
+                if end + 1 == len(data):
+                    self._after_cr = True  # its LF, if any, comes with the next chunk
+                    return events
+                start = end + 2 if data[end + 1] == 0x0A else end + 1
+            else:
+                start = end + 1
         ### END SOLUTION
 
     @property
     def pending(self) -> bytes:
-        """The bytes received after the last line end (an incomplete line)."""
+        """The bytes kept for the incomplete current line (``b""`` while one is being discarded)."""
         ### BEGIN SOLUTION
-        return self._buffer
+        return bytes(self._kept)
         ### END SOLUTION

@@ -1,10 +1,14 @@
-"""Exercise 3: the threaded broadcast server.
+"""Exercise 3: the threaded broadcast server, and the member that stops reading.
 
 What you learn
 --------------
-``accept()`` and ``recv()`` *block*: a server with one thread can wait for
-a new client or for one client's next line, not both.  The classic answer
-is a thread per client:
+``accept()`` and ``recv()`` *block*: they wait until something arrives.  A
+server must wait for new clients and for every client's next line at the
+same time.  Two designs do that: one thread per client (this exercise), or
+one thread that asks the kernel which sockets are ready, with ``select``,
+``poll`` or ``epoll`` (Python's ``selectors`` module), and never blocks on
+any of them.  Threads keep each client's code a plain loop, which is why
+the chat starts with them:
 
 - the *accept loop* (its own thread) accepts connections for ever and starts
   one thread per new connection;
@@ -16,10 +20,28 @@ run at the same time, so every read or change of that list happens while
 holding a ``threading.Lock`` -- otherwise one thread may loop over the list
 while another removes an entry from it.
 
-Sending to every client is a loop of ``sendall`` calls.  A client whose
-connection is already broken makes ``sendall`` raise ``OSError``: skip it,
-its own thread will notice and remove it.  (Do not hold the lock while
-sending: copy the list under the lock, then send.)
+The member that stops reading
+-----------------------------
+``sendall`` returns once the kernel has *copied* your bytes into the
+socket's send buffer.  When a client stops reading (a laptop asleep, ``nc``
+in a frozen terminal, a student's experiment), its receive buffer fills, its
+kernel advertises a zero window, the server's send buffer fills, and the
+next ``sendall`` to it waits -- for as long as that client does not read,
+possibly for ever: TCP does not give up on a peer that still acknowledges.
+If the thread that waits is the one relaying alice's line, alice's next
+lines wait behind it, and everyone stops hearing alice.  Copying the list
+under the lock and sending outside it does not help: the thread still waits
+in ``sendall``.  What protects the room is **a bounded send, and the slow
+member dropped**:
+
+- each connection gets its own *send queue* (``queue.Queue(MAX_QUEUED)``)
+  and its own *writer thread*, the only one that sends on that socket: it
+  takes lines from the queue and ``sendall``s them (so lines never
+  interleave, and a slow client blocks only its own writer);
+- everybody else only *puts* lines into that queue, without waiting
+  (``put_nowait``).  When the queue is full, the member has fallen
+  ``MAX_QUEUED`` lines behind on top of what the kernel buffers hold: it is
+  dropped (its connection closed) and the others are told why.
 
 The protocol (a subset of docs/PROTOCOL.md, so ``chatlab client`` and ``nc``
 work with your server; see solutions/chatwire.py -- exercises/chatwire.py
@@ -35,28 +57,38 @@ in your copy -- for ``server_line``)::
     server: HH:MM:SS *** alice left (closed)                   (to everyone else)
 
 Use ``left (reset)`` instead of ``left (closed)`` when ``recv`` raised
-``ConnectionResetError`` (the client's RST; exercise 5 is about that).  Empty
-lines are ignored.  One command is part of this subset: the line ``/quit``
-(what ``chatlab client`` sends when you leave) gets ``--- bye: see you``
-and the server closes the connection; the others see ``*** NAME left
-(quit)``.  Try it::
+``ConnectionResetError`` (the client's RST; exercise 5 is about that), and
+``left (dropped: send queue exceeded)`` for a member dropped because its
+queue was full.  Empty lines are ignored.  One command is part of this
+subset: the line ``/quit`` (what ``chatlab client`` sends when you leave)
+gets ``--- bye: see you`` and the server closes the connection; the others
+see ``*** NAME left (quit)``.  Try it::
 
     python -m exercises.ex03_broadcast 5050     # then, in two other terminals:
     chatlab client 127.0.0.1 --port 5050 --name alice      (or: nc 127.0.0.1 5050)
 
+and, to see a member dropped, a third terminal that stops reading:
+``nc 127.0.0.1 5050``, type a name, then press Ctrl-Z (the shell stops
+``nc``, so nothing reads its socket any more) while alice pastes a long
+text again and again.  ``fg`` brings it back -- too late.
+
 What to write
 -------------
-``start``, ``_accept_loop``, ``_serve_client`` and ``broadcast``.
-``stop`` and ``address`` are given.
+``start``, ``_accept_loop``, ``_serve_client``, ``offer``, ``_send_loop``
+and ``broadcast``.  ``stop``, ``_drop`` and ``address`` are given.
 """
 
 from __future__ import annotations
 
+import queue
 import socket
 import sys
 import threading
 
 from .chatwire import read_lines, server_line
+
+#: Lines that may wait in one member's send queue; one more and it is dropped.
+MAX_QUEUED = 1000
 
 
 class BroadcastServer:
@@ -68,6 +100,10 @@ class BroadcastServer:
         self.listener: socket.socket | None = None
         #: The list of clients: connection socket -> name.  Guard it with ``self.lock``.
         self.clients: dict[socket.socket, str] = {}
+        #: Every open connection's send queue (named or not yet).  Guarded by ``self.lock`` too.
+        self.outboxes: dict[socket.socket, queue.Queue] = {}
+        #: Connections dropped by ``_drop``, with the reason their thread announces.
+        self.dropped: dict[socket.socket, str] = {}
         self.lock = threading.Lock()
         self.running = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -80,15 +116,15 @@ class BroadcastServer:
     def start(self) -> None:
         """Listen on (self.host, self.port) and start the accept loop; return at once.
 
-        - create the listening socket (``SO_REUSEADDR``, bind, listen --
-          exercise 1) and keep it in ``self.listener``;
+        - create the listening socket (bind, listen -- as in exercise 1)
+          and keep it in ``self.listener``;
         - set ``self.running``;
         - start a daemon thread running ``self._accept_loop`` (append it to
           ``self.threads``) and return: ``start`` must not block.
         """
         ### BEGIN SOLUTION
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # exercise 5 is about this line
         listener.bind((self.host, self.port))
         listener.listen(64)
         self.listener = listener
@@ -123,29 +159,49 @@ class BroadcastServer:
     def _serve_client(self, conn: socket.socket, address: tuple[str, int]) -> None:
         """Talk to one client, from its first line to the end of its connection.
 
-        1. ``conn.settimeout(None)`` (a chat client may stay silent for long),
-           then send ``--- hello: welcome! What is your name?``.
+        1. ``conn.settimeout(None)`` (a chat client may stay silent for long).
+           Make the connection's send queue, ``queue.Queue(MAX_QUEUED)``, put
+           it in ``self.outboxes`` (under the lock), start a daemon writer
+           thread running ``self._send_loop(conn, outbox)``, and ``offer``
+           the line ``--- hello: welcome! What is your name?``.
         2. Read lines with ``read_lines(conn)``.  The first non-empty line is
-           the client's name: add ``conn: NAME`` to ``self.clients`` (under
-           the lock), *then* send it ``--- welcome: you are NAME`` (once told
-           it is in, a client must receive every later message), and
-           broadcast ``*** NAME joined`` to the others.
+           the client's name.  Under the lock, *both* put the line
+           ``--- welcome: you are NAME`` into its queue (``put_nowait``: it
+           cannot be full yet) *and* add ``conn: NAME`` to ``self.clients``:
+           no broadcast can then come between, and from its welcome on the
+           client receives every later message.  Then broadcast
+           ``*** NAME joined`` to the others.
         3. Every later non-empty line TEXT: broadcast ``<NAME> TEXT`` to
-           everyone but this client -- except ``/quit``: send this client
-           ``--- bye: see you`` and stop reading (``left (quit)``).
+           everyone but this client -- except ``/quit``: ``offer`` this
+           client ``--- bye: see you`` and stop reading (``left (quit)``).
         4. When the lines end (the client closed: ``left (closed)``) or
            ``recv`` raised ``ConnectionResetError`` (``left (reset)``) or
-           another ``OSError``: remove the client from the list (under the
-           lock), broadcast ``*** NAME left (closed|reset|quit)`` if it had
-           joined, and close ``conn``.  Use ``try``/``finally``: the cleanup
-           must happen however the loop ends.
+           another ``OSError``, and in every case (``try``/``finally``):
+
+           - under the lock, remove ``conn`` from ``self.clients`` and
+             ``self.outboxes``, and take its reason out of ``self.dropped``
+             if ``_drop`` put one there (then it left ``(dropped: REASON)``);
+           - broadcast ``*** NAME left (HOW)`` if it had joined;
+           - stop the writer: ``put_nowait(None)`` (if the queue is full,
+             skip it: the writer is stuck in a send that ``shutdown`` is
+             about to end), and ``join`` it for at most 2 seconds -- so that
+             a ``bye`` still queued goes out first;
+           - ``shutdown(socket.SHUT_RDWR)`` (ignore ``OSError``), then
+             ``close()``.
         """
         ### BEGIN SOLUTION
         name = None
         how = "closed"
+        outbox: queue.Queue = queue.Queue(MAX_QUEUED)
+        with self.lock:
+            self.outboxes[conn] = outbox
+        writer = threading.Thread(target=self._send_loop, args=(conn, outbox), daemon=True,
+                                  name=f"writer-{address[1]}")
+        self.threads.append(writer)
+        writer.start()
         try:
             conn.settimeout(None)
-            conn.sendall(server_line("---", "hello: welcome! What is your name?"))
+            self.offer(conn, outbox, server_line("---", "hello: welcome! What is your name?"))
             for text in read_lines(conn):
                 text = text.strip()
                 if not text:
@@ -153,11 +209,11 @@ class BroadcastServer:
                 if name is None:
                     name = text
                     with self.lock:
+                        outbox.put_nowait(server_line("---", f"welcome: you are {name}"))
                         self.clients[conn] = name
-                    conn.sendall(server_line("---", f"welcome: you are {name}"))
                     self.broadcast(server_line("***", f"{name} joined"), exclude=conn)
                 elif text == "/quit":
-                    conn.sendall(server_line("---", "bye: see you"))
+                    self.offer(conn, outbox, server_line("---", "bye: see you"))
                     how = "quit"
                     break
                 else:
@@ -169,27 +225,93 @@ class BroadcastServer:
         finally:
             with self.lock:
                 self.clients.pop(conn, None)
+                self.outboxes.pop(conn, None)
+                reason = self.dropped.pop(conn, None)
+            if reason is not None:
+                how = f"dropped: {reason}"
             if name is not None:
                 self.broadcast(server_line("***", f"{name} left ({how})"), exclude=conn)
+            try:
+                outbox.put_nowait(None)  # the writer's signal to stop, after what is queued
+            except queue.Full:
+                pass
+            writer.join(timeout=2.0)
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             conn.close()
         ### END SOLUTION
 
-    def broadcast(self, line: bytes, exclude: socket.socket | None = None) -> None:
-        """Send LINE (already encoded, ends with CRLF) to every client except EXCLUDE.
+    def offer(self, conn: socket.socket, outbox: queue.Queue, line: bytes) -> bool:
+        """Put LINE into the send queue OUTBOX of CONN without waiting; True if it was queued.
 
-        Copy the list of clients under the lock, then ``sendall`` to each one
-        outside it.  Ignore ``OSError`` from a client whose connection is
-        broken: its own thread removes it.
+        ``outbox.put_nowait(line)``.  When the queue is full (``queue.Full``),
+        the member is too slow: ``self._drop(conn, "send queue exceeded")``
+        and return False.  Never wait here: the thread calling ``offer`` is
+        relaying someone else's line, and the whole room would wait with it.
         """
         ### BEGIN SOLUTION
-        with self.lock:
-            targets = [conn for conn in self.clients if conn is not exclude]
-        for conn in targets:
+        try:
+            outbox.put_nowait(line)
+        except queue.Full:
+            self._drop(conn, "send queue exceeded")
+            return False
+        return True
+        ### END SOLUTION
+
+    def _send_loop(self, conn: socket.socket, outbox: queue.Queue) -> None:
+        """The writer thread of one connection: send what its queue holds, in order.
+
+        Loop: ``line = outbox.get()`` (this waits for the next line); ``None``
+        means stop: return.  Otherwise ``conn.sendall(line)``.  When
+        ``sendall`` raises ``OSError`` (the client is gone, or ``shutdown``
+        was called), return.  This thread is the only one that sends on
+        CONN, so it is the only one a slow client makes wait.
+        """
+        ### BEGIN SOLUTION
+        while True:
+            line = outbox.get()
+            if line is None:
+                return
             try:
                 conn.sendall(line)
             except OSError:
-                pass
+                return
         ### END SOLUTION
+
+    def broadcast(self, line: bytes, exclude: socket.socket | None = None) -> None:
+        """Queue LINE (already encoded, ends with CRLF) for every client except EXCLUDE.
+
+        Under the lock, copy the list of (connection, send queue) of every
+        client in ``self.clients`` but EXCLUDE; then ``offer`` the line to
+        each one, outside the lock (``offer`` may call ``_drop``, which takes
+        the lock).  Nothing here waits for a client.
+        """
+        ### BEGIN SOLUTION
+        with self.lock:
+            targets = [(conn, self.outboxes[conn]) for conn in self.clients if conn is not exclude]
+        for conn, outbox in targets:
+            self.offer(conn, outbox, line)
+        ### END SOLUTION
+
+    def _drop(self, conn: socket.socket, reason: str) -> None:
+        """Close a connection the server gives up on; its own thread announces why.
+
+        ``shutdown(SHUT_RDWR)`` (not ``close``): it ends the connection for
+        both threads that use the socket -- the client thread's ``recv``
+        returns ``b""`` and the writer's blocked ``sendall`` raises -- while
+        the socket object stays valid until the client thread closes it.
+        """
+        with self.lock:
+            if conn not in self.outboxes or conn in self.dropped:
+                return  # already gone, or already being dropped
+            self.dropped[conn] = reason
+            self.clients.pop(conn, None)  # nobody queues anything more for it
+        try:
+            conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def stop(self) -> None:
         """Stop accepting, close every connection, wait (briefly) for the threads."""
@@ -202,13 +324,13 @@ class BroadcastServer:
                 pass
             self.listener.close()
         with self.lock:
-            conns = list(self.clients)
+            conns = list(self.outboxes)
         for conn in conns:
             try:
-                conn.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in recv()
+                conn.shutdown(socket.SHUT_RDWR)  # wakes the threads blocked in recv() and sendall()
             except OSError:
                 pass
-        for thread in self.threads:
+        for thread in list(self.threads):
             thread.join(timeout=1.0)
 
 

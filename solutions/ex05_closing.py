@@ -4,23 +4,37 @@ What you learn
 --------------
 A TCP connection can end in two ways, and your program sees the difference:
 
-- **FIN**, the polite end.  ``close()`` (or ``shutdown(SHUT_WR)``) sends a FIN
-  after all the data already sent: "I have nothing more to send".  On the
-  other side, once all data before it is read, ``recv()`` returns ``b""``.
-  The connection is half-closed until the other side closes too.
+- **FIN**, the polite end.  ``shutdown(SHUT_WR)`` sends a FIN after all the
+  data already sent: "I have nothing more to send".  ``close()`` does the
+  same in the usual case -- but not always: see RST below, and a socket
+  shared by several descriptors (after ``os.dup`` or ``fork``) sends its FIN
+  only when the last of them is closed (``shutdown`` sends it at once).  On
+  the other side, once all data before the FIN is read, ``recv()`` returns
+  ``b""``.  The connection is half-closed until the other side closes too.
 - **RST**, the abrupt end.  It throws the connection away, data in flight
   included.  On the other side ``recv()`` (or ``send()``) raises
-  ``ConnectionResetError``.  You get an RST when you close a socket that
-  still has *unread received data* (the kernel tells the peer its data was
-  lost), when you set ``SO_LINGER`` to ``(on, 0 seconds)`` before
-  ``close()``, or when you connect to a port nobody listens on.
+  ``ConnectionResetError``.  A kernel sends an RST when you ``close()`` a
+  socket that still has *unread received data* (it tells the peer its data
+  was lost), when you set ``SO_LINGER`` to ``(on, 0 seconds)`` before
+  ``close()``, when a segment arrives for a connection that no longer exists
+  (for example, you write to a peer that has already closed its socket), and
+  when you connect to a port nobody listens on.  A process that is killed
+  does not send an RST by itself: the kernel closes its sockets as
+  ``close()`` would, so the peer sees a FIN unless unread data was waiting.
 
 A clean server shutdown (Ctrl-C sends SIGINT; Python turns it into
 ``KeyboardInterrupt`` in the main thread) tells every client, ends every
 connection with a FIN, closes the listening socket, and exits with status 0.
-Thanks to ``SO_REUSEADDR`` a restarted server can bind the same port at once,
-although the old connections sit in TIME_WAIT on the server's side (the side
-that closes first keeps TIME_WAIT for a minute or so).
+
+Then comes the restart.  The side that closes a connection first keeps it
+in TIME_WAIT for a while (60 seconds on Linux; RFC 9293 asks for twice the
+maximum segment lifetime), so that a late segment of the old connection
+cannot be mistaken for part of a new one.  Those TIME_WAIT connections
+still use the server's port.  Predict: what does ``bind`` say when the
+server is started again on the same port a second after Ctrl-C?  Try it,
+read the error, and find out how a server asks the kernel to allow that
+bind anyway (``man 7 socket`` lists the socket options); the tests restart
+your server on the same port at once.
 
 Try it::
 
@@ -29,7 +43,8 @@ Try it::
 What to write
 -------------
 ``wait_for_close``, ``close_with_reset``, ``close_gracefully``,
-``say_goodbye`` and ``serve_until_interrupted``.  ``main`` is given.
+``say_goodbye``, ``listen_on`` and ``serve_until_interrupted``.  ``main``
+is given.
 """
 
 from __future__ import annotations
@@ -141,6 +156,27 @@ def _discard(conn: socket.socket) -> None:
         pass
 
 
+def listen_on(port: int) -> socket.socket:
+    """The server's listening socket on 127.0.0.1:PORT (port 0: any free port), listening.
+
+    Like ``open_listener`` in exercise 1, with one more requirement: when
+    the server is stopped with Ctrl-C and started again on the same port at
+    once, the new ``bind`` must succeed, although the connections the old
+    server closed are still in TIME_WAIT on that port (see "What you learn").
+    """
+    ### BEGIN SOLUTION
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("127.0.0.1", port))
+        listener.listen(16)
+    except OSError:
+        listener.close()
+        raise
+    return listener
+    ### END SOLUTION
+
+
 def serve_until_interrupted(listener: socket.socket) -> int:
     """Accept clients until Ctrl-C, then shut down cleanly; return how many clients were told.
 
@@ -171,10 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the server on 127.0.0.1 (port from ARGV, default 5050) until Ctrl-C."""
     argv = sys.argv[1:] if argv is None else argv
     port = int(argv[0]) if argv else 5050
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", port))
-    listener.listen(16)
+    try:
+        listener = listen_on(port)
+    except OSError as exc:
+        print(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", flush=True)
+        return 1
     print(f"listening on 127.0.0.1:{listener.getsockname()[1]} (Ctrl-C to stop)", flush=True)
     started = time.monotonic()
     told = serve_until_interrupted(listener)

@@ -15,6 +15,20 @@ datagrams 0, 1, 2, ... and the receiver looks at the numbers it got:
 numbers never seen are lost, numbers seen twice are duplicates, and a number
 smaller than one already seen arrived out of order.
 
+The numbers show a gap only when a later datagram arrives: datagrams lost
+at the very *end* of a run (after the highest number the receiver saw)
+leave no trace at all.  Only the sender knows how many it sent, so it must
+say so -- RTP's receivers learn it from the sender's reports (RTCP, RFC
+3550) -- and the receiver counts the tail as lost once it knows.
+
+Errors are scarce too.  A host that receives a datagram for a port nobody
+uses answers with an ICMP "port unreachable" message.  On Linux only a
+*connected* UDP socket (one on which you called ``connect``) hears of it,
+as ``ConnectionRefusedError`` raised by a later ``send`` or ``recv``; an
+unconnected socket such as the relay's below never does (unless it sets
+the ``IP_RECVERR`` option).  Without a reply from the other side, silence
+is all a UDP sender gets.
+
 The datagram format of this exercise (simpler than ``chatlab server --udp``)::
 
     SEQ SP TEXT          e.g.  b"41 hello everyone"   (UTF-8)
@@ -23,6 +37,7 @@ What to write
 -------------
 ``encode_datagram``, ``decode_datagram``, ``LossCounter.add`` and its
 ``lost`` property, ``send_numbered``, and ``UdpRelay.start`` / ``_relay``.
+``LossCounter.sender_sent`` is given.
 Try the relay with two terminals running ``nc -u 127.0.0.1 PORT``::
 
     python -m exercises.ex06_udp 5051
@@ -73,6 +88,7 @@ class LossCounter:
         self.highest = -1  # the highest number received so far
         self.duplicates = 0  # datagrams whose number was already seen
         self.reordered = 0  # datagrams whose number is lower than one seen before them
+        self.sent: int | None = None  # how many datagrams the sender says it sent, once it said so
 
     def add(self, seq: int) -> None:
         """Record that datagram number SEQ arrived.
@@ -96,11 +112,23 @@ class LossCounter:
         """How many distinct datagrams arrived."""
         return len(self.seen)
 
+    def sender_sent(self, count: int) -> None:
+        """The sender says it sent COUNT datagrams, numbered 0 to COUNT - 1."""
+        self.sent = count
+
     @property
     def lost(self) -> int:
-        """How many of the datagrams 0..highest never arrived."""
+        """How many datagrams never arrived.
+
+        Once the sender said how many it sent (``self.sent`` is not None):
+        how many of the numbers 0 .. sent - 1 never arrived, the ones after
+        the highest number seen included.  Before that, all the receiver
+        can know: how many of 0 .. highest never arrived.
+        """
         ### BEGIN SOLUTION
-        return self.highest + 1 - len(self.seen)
+        if self.sent is None:
+            return self.highest + 1 - len(self.seen)
+        return sum(1 for seq in range(self.sent) if seq not in self.seen)
         ### END SOLUTION
 
 
@@ -171,7 +199,9 @@ class UdpRelay:
                     try:
                         self.sock.sendto(data, peer)
                     except OSError:
-                        pass  # e.g. an ICMP "port unreachable" reported on a later call
+                        # e.g. no route to that address.  An ICMP "port unreachable" from a
+                        # peer that went away is NOT reported here: this socket is not connected.
+                        pass
         ### END SOLUTION
 
     def stop(self) -> None:

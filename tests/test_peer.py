@@ -118,7 +118,7 @@ def test_a_reset_is_told_apart_from_a_fin(fake):
     side.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     side.close()  # RST
     assert peer.read_until_closed(5) == []
-    assert peer.ended == "reset"
+    assert peer.ended == "rst"
     peer.close()
 
 
@@ -132,7 +132,7 @@ def test_a_refused_name_raises_with_the_servers_words(start_server):
 def test_something_that_is_not_a_chat_server_is_named_as_such(fake):
     peer = Peer(fake.address)
     fake.side().sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
-    with pytest.raises(PeerError, match="does not look like a chat-lab server: it sent 'SSH-2.0"):
+    with pytest.raises(PeerError, match=r"does not look like a chat-lab server \(it sent 'SSH-2.0"):
         peer.join("alice")
     peer.close()
 
@@ -220,3 +220,17 @@ def test_the_command_line_refuses_a_closed_port_in_one_line():
     assert done.returncode == 1
     assert done.stderr.startswith("lab.peer: ") and "Connection refused" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_history_block_is_told_apart_by_the_client_core(start_server):
+    server = start_server()
+    alice = Peer(server.address, "alice")
+    alice.send("first")
+    alice.send("second")
+    with Peer(server.address, "watcher") as watcher:  # joined after both lines reached the server
+        watcher.expect("<alice> second")
+    bob = Peer(server.address, "bob")
+    bob.read(quiet=0.2)
+    assert [line.split(" ", 1)[1] for line in bob.history] == ["<alice> first", "<alice> second"]
+    assert all(line in bob.lines for line in bob.history), "history lines are handed out like any other"
+    alice.close(), bob.close()

@@ -2,7 +2,12 @@
 
 Runs every notebook (as root, so capture is live) with CHATLAB_RECORD_LESSONS
 set: each ``lesson.capture(port, NAME)`` then writes lab/data/lessons/NAME.pcap
-and NAME.json (the packet counts at each step of the notebook) when it stops.
+and NAME.json (the packet counts at each step of the notebook) when it stops;
+``nb.measured(cap, ...)`` keeps the socket measurements its self-checks
+compare with those packets in NAME.facts.json; lesson 6's ``nb.compare()``
+keeps the TCP half of the run (06-compare.json, 06-compare-tcp.pcap), which
+the lesson shows when it cannot run it.  Every self-check of the notebooks
+must pass on what was recorded (the notebook tests run them recorded too).
 Run it after changing a lesson's captured steps:
 
     sudo .venv/bin/python tools/record_lessons.py [01_sockets_handshake ...]

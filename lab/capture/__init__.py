@@ -11,11 +11,18 @@ Public API (stable; the UDP experiment and the notebooks use it)::
     annotated = annotate(segments)       # list[Annotated]; .to_dict(), to_json()
     annotate(read_pcap("capture.pcap"))  # pcap or pcapng, any link layer
 
+The modules, one job each: ``sniffer`` (live capture), ``files`` (pcap and
+pcapng), ``decode`` (IP/TCP/UDP headers), ``analysis`` (Wireshark's rules),
+``recovery`` (why a segment was re-sent), ``chatlines`` (what the chat
+says), ``explain`` (the English), ``annotate`` (joins them), ``render``
+(tables and ladders) and ``graphs`` (time-sequence, throughput, RTT).
+
 Only the standard library is imported here; scapy is imported when a live
-capture starts.
+capture starts or a file is read.
 """
 
-from lab.capture.annotate import Annotated, Annotator, Stream, annotate, annotate_with_streams, to_json
+from lab.capture.analysis import Stream
+from lab.capture.annotate import Annotated, Annotator, annotate, annotate_with_streams, to_json
 from lab.capture.decode import Segment, flag_letters
 from lab.capture.files import RawFrame, read_frames, read_pcap, write_pcap
 

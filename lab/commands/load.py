@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 
 HELP = "a load generator: many clients, paced senders, latency"
+STALLED_SIZE = 1000  # --size with --stalled: 20 senders x 2/s then fill a LAN-sized send buffer in ~3 s
 DESCRIPTION = """\
 Connect many clients to a chat server (yours, or the classroom's), let some of
 them send paced messages that each carry a timestamped token, and report how
@@ -20,21 +21,30 @@ for the moment this program read it). The senders and the receivers are both
 this load generator, so no clock synchronisation is needed. Above 200 clients,
 latency is taken on the senders and every K-th client (--latency-every); the
 others are read in bulk every 20 ms and only counted, so that the load
-generator leaves the CPU to the server. --stalled K adds K clients that register and then
-never read, with a small receive buffer (--stalled-rcvbuf) so that their
-backlog reaches the server quickly: a good server drops them, a naive one
-freezes.
+generator leaves the CPU to the server.
+
+--stalled K adds K clients that register and then never read. Their backlog
+must reach the server's own code quickly, so they ask for a small receive
+buffer (--stalled-rcvbuf) and announce the MSS of an Ethernet LAN (1460
+bytes) in their SYN, so that the server's kernel sizes its send buffer for
+them as on a classroom network rather than for loopback's 64 KiB segments;
+and with --stalled the messages are padded to 1000 bytes unless --size says
+otherwise. A good server drops the stalled clients and everyone else gets
+everything; a server that blocks in sendall() while holding a lock freezes.
+The report ends with that verdict, why, and how to see it.
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from lab.chat import limits
     from lab.commands import options
     from lab.experiments.load.runner import MAX_DURATION
 
     clients = options.whole("a number of clients", 1, 50_000)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("host", help="the server to load (loopback, or a host you name)")
-    parser.add_argument("--port", type=options.PORT, default=5050, help="its port (default 5050)")
+    parser.add_argument("--port", type=options.PORT, default=limits.DEFAULT_PORT,
+                        help="its port (default: %(default)s)")
     parser.add_argument("--clients", type=clients, default=50, metavar="N", help="clients to connect (default 50)")
     parser.add_argument("--senders", type=options.whole("a number of senders", 0, clients.high), default=5,
                         metavar="N", help="how many of them send (default 5)")
@@ -48,9 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="K", help="extra clients that never read (default 0)")
     parser.add_argument("--stalled-rcvbuf", type=options.SOCKET_BUFFER, default=4096, metavar="BYTES",
                         help="SO_RCVBUF of the stalled clients (default 4096; Linux doubles it)")
-    # The server's line limit is 1024 bytes (lab.chat.wire.MAX_LINE_BYTES); a padded message stays below it.
-    parser.add_argument("--size", type=options.whole("a message size", 0, 1000, unit="bytes"), default=0,
-                        metavar="BYTES", help="pad each message to this size, 0-1000")
+    # The server's line limit is lab.chat.limits.MAX_LINE_BYTES (1024); a padded message stays below it.
+    parser.add_argument("--size", type=options.whole("a message size", 0, 1000, unit="bytes"), default=None,
+                        metavar="BYTES", help=f"pad each message to this size, 0-1000 (default 0; with --stalled "
+                                              f"{STALLED_SIZE}, so that the stalled clients' backlog reaches the "
+                                              "server within seconds)")
     parser.add_argument("--processes", type=options.whole("a number of processes", 0, 64, note="0: choose"),
                         default=0, metavar="W",
                         help="worker processes (default: one per ~400 clients, at most one per CPU)")
@@ -74,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = LoadConfig(
         host=args.host, port=args.port, clients=args.clients, senders=args.senders, rate=args.rate,
         duration=args.duration, ramp=args.ramp, stalled=args.stalled, stalled_rcvbuf=args.stalled_rcvbuf,
-        size=args.size, processes=args.processes, kernel_timestamps=not args.app_time,
+        size=args.size if args.size is not None else (STALLED_SIZE if args.stalled else 0),
+        processes=args.processes, kernel_timestamps=not args.app_time,
         timed_every=args.latency_every,
     )
     console = None

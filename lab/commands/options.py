@@ -24,7 +24,8 @@ import argparse
 import math
 import re
 
-_BINARY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+KIB, MIB, GIB = 1024, 1024**2, 1024**3
+_BINARY_UNITS = {"": 1, "k": KIB, "m": MIB, "g": GIB}
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
 
 
@@ -178,9 +179,9 @@ LISTEN_PORT = whole("a port", 0, 65535, note="0: any free port")
 PORT = whole("a port", 1, 65535)
 #: SO_SNDBUF / SO_RCVBUF.  Linux doubles the value (room for its own
 #: bookkeeping) and clamps it to net.core.[rw]mem_max and to its minimum.
-SOCKET_BUFFER = ByteSize("a socket buffer", 1, 1024**3)
+SOCKET_BUFFER = ByteSize("a socket buffer", 1, GIB)
 #: Bytes queued in the kit's own buffers (a send queue, a backlog): 0 to 1 GiB.
-QUEUE_BYTES = ByteSize("a send queue", 0, 1024**3)
+QUEUE_BYTES = ByteSize("a send queue", 0, GIB)
 #: A whole percentage 0-100.
 PERCENT = percent(int)
 #: A seed for a random generator: any whole number.
@@ -202,7 +203,7 @@ def _plain(number: float | None) -> str:
 
 
 def _bytes(count: int) -> str:
-    for suffix, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+    for suffix, factor in (("GiB", GIB), ("MiB", MIB), ("KiB", KIB)):
         if count >= factor and count % factor == 0:
             return f"{count // factor} {suffix}"
     return f"{count} byte" + ("" if count == 1 else "s")

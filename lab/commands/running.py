@@ -34,23 +34,33 @@ class Startable(Protocol):
     def stop(self) -> object: ...
 
 
-@contextlib.contextmanager
-def stop_requested() -> Iterator[threading.Event]:
-    """While inside, SIGINT and SIGTERM set the event this yields instead of interrupting.
+def catch_stop_signals() -> tuple[threading.Event, Callable[[], None]]:
+    """From now on SIGINT and SIGTERM set the event instead of interrupting; call ``restore()`` after.
 
-    Outside the main thread (where Python cannot install signal handlers)
-    the event is only set by the caller.
+    Returns ``(event, restore)``.  Outside the main thread (where Python
+    cannot install signal handlers) nothing is installed and the event is
+    only set by the caller.  ``stop_requested()`` is the same as a ``with``.
     """
     event = threading.Event()
     if threading.current_thread() is not threading.main_thread():
-        yield event
-        return
+        return event, lambda: None
     previous = {sig: signal.signal(sig, lambda *_: event.set()) for sig in STOP_SIGNALS}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return event, restore
+
+
+@contextlib.contextmanager
+def stop_requested() -> Iterator[threading.Event]:
+    """While inside, SIGINT and SIGTERM set the event this yields instead of interrupting."""
+    event, restore = catch_stop_signals()
     try:
         yield event
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        restore()
 
 
 def run_until_signal(server: Startable, announce: Callable[[], None] | None = None) -> None:

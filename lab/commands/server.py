@@ -19,26 +19,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "127.0.0.1 = this machine only, :: = IPv6 and IPv4 (default: %(default)s)")
     parser.add_argument("--port", "-p", type=options.LISTEN_PORT, default=limits.DEFAULT_PORT,
                         help="TCP (or UDP) port, 0-65535; 0 = any free port (default: %(default)s)")
-    parser.add_argument("--max-clients", type=options.whole("a number of clients", 1, 100_000), default=limits.MAX_CLIENTS,
-                        metavar="N", help="clients at once (default: %(default)s)")
-    parser.add_argument("--history", type=options.whole("a history size", 0, 10_000), default=limits.HISTORY_SIZE, metavar="N",
-                        help="messages a new member receives (default: %(default)s)")
-    parser.add_argument("--send-queue", type=options.QUEUE_BYTES, default=limits.SEND_QUEUE_BYTES,
-                        metavar="BYTES",
+    parser.add_argument("--max-clients", type=options.whole("a number of clients", 1, 100_000),
+                        default=limits.MAX_CLIENTS, metavar="N", help="clients at once (default: %(default)s)")
+    parser.add_argument("--history", type=options.whole("a history size", 0, 10_000), default=limits.HISTORY_SIZE,
+                        metavar="N", help="messages a new member receives (default: %(default)s)")
+    parser.add_argument("--send-queue", type=options.QUEUE_BYTES, default=limits.SEND_QUEUE_BYTES, metavar="BYTES",
                         help="output waiting for one slow client before it is dropped, e.g. 65536 or 64K "
                              "(default: %(default)s)")
     parser.add_argument("--sndbuf", type=options.SOCKET_BUFFER, default=None, metavar="BYTES",
                         help="SO_SNDBUF of client sockets, e.g. 4096 or 4K (Linux doubles it); small values "
                              "make a slow reader visible sooner")
-    parser.add_argument("--name-timeout", type=options.seconds("a name timeout", 3600), default=limits.NAME_TIMEOUT_S,
-                        metavar="SECONDS", help="time a new client has to choose a name (default: %(default)s)")
-    parser.add_argument("--rate", type=options.per_second("a rate", 1_000_000, "lines/s"), default=limits.RATE_LINES_PER_S,
-                        metavar="LINES", help="lines/s per client (default: %(default)s)")
-    parser.add_argument("--burst", type=options.whole("a burst", 1, 1_000_000), default=limits.BURST_LINES, metavar="LINES",
+    parser.add_argument("--name-timeout", type=options.seconds("a name timeout", 3600),
+                        default=limits.NAME_TIMEOUT_S, metavar="SECONDS",
+                        help="time a new client has to choose a name (default: %(default)s)")
+    parser.add_argument("--rate", type=options.per_second("a rate", 1_000_000, "lines/s"),
+                        default=limits.RATE_LINES_PER_S, metavar="PER_SECOND",
+                        help="lines per second per client (default: %(default)s)")
+    parser.add_argument("--burst", type=options.whole("a burst", 1, 1_000_000), default=limits.BURST_LINES,
+                        metavar="LINES",
                         help="lines a client may send at once (default: %(default)s)")
     # Linux refuses a TCP_KEEPIDLE above MAX_TCP_KEEPIDLE = 32767 s (include/net/tcp.h).
-    parser.add_argument("--keepalive", type=options.whole("a keepalive idle time", 1, 32767, unit="s"), default=limits.KEEPALIVE_IDLE_S,
-                        metavar="SECONDS",
+    parser.add_argument("--keepalive", type=options.whole("a keepalive idle time", 1, 32767, unit="s"),
+                        default=limits.KEEPALIVE_IDLE_S, metavar="SECONDS",
                         help="idle time before TCP keepalive probes start, 1-32767 (default: %(default)s)")
     parser.add_argument("--tls", action="store_true", help="encrypt with TLS (make a certificate with `chatlab tls init`)")
     parser.add_argument("--cert", metavar="FILE",

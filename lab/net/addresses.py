@@ -5,10 +5,8 @@ from __future__ import annotations
 # No module-level ``import socket``: the sans-I/O cores (lab/udp/server_core.py,
 # lab/lifecycle.py) import ``Address`` from here and stay free of socket code.
 
-Address = tuple[str, int]
-"""(host, port), as ``getsockname()``/``recvfrom()`` give it for IPv4 (the kit keeps the first two of IPv6's four)."""
-
-Address = tuple  # (host, port), or the 4-tuple of IPv6, as the socket module gives and takes it
+Address = tuple
+"""(host, port), or IPv6's (host, port, flowinfo, scope_id): what the socket module gives and takes."""
 
 
 def interface_addresses() -> list[tuple[str, str]]:

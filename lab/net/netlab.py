@@ -18,9 +18,16 @@ misbehaves:
   output hook) matters: a packet dropped on the sender's output hook is
   reported to the sending socket as an error (EPERM) instead of being lost in
   the network, which is not what a lossy link does.
-* **rate**: a ``tbf`` (token bucket filter) qdisc on each router interface.
-* **delay / reordering**: the ``netem`` qdisc, when the kernel has it (many
-  container kernels do not; we detect it, say so, and go on).
+* **rate and queue**: a ``tbf`` (token bucket filter) qdisc on each router
+  interface; its ``limit`` is the router's buffer, and when it is full tbf
+  drops what arrives (a tail drop), which is what congestion control reacts
+  to;
+* **delay, reordering, duplication, seeded loss**: a *stage* in the router
+  (``lab.net.shaping`` chooses it): the ``netem`` qdisc where the kernel has
+  it, otherwise the kit's own delay stage, a process in the router fed
+  through a TUN device (``lab.net.delay_stage``), whose decisions are seeded
+  so that a class can replay the same run.  With loss alone, the nftables
+  rule above does it, as it always did.
 
 Addresses come from the private range 10.77.0.0/16 (RFC 1918): link ``k``
 (0 = the server, k = client k) is 10.77.k.0/24, the router is 10.77.k.1 and
@@ -29,8 +36,10 @@ network, so this range cannot clash with anything outside the lab and no
 packet leaves the namespaces.
 
 Nothing is created outside the lab's namespaces: both ends of each veth pair
-are created directly inside their namespace, and the nftables table and tc
-qdiscs live in the router namespace.  Deleting the namespaces therefore
+are created directly inside their namespace; the nftables table, the tc
+qdiscs, the TUN device, the delay stage's process and its (abstract) control
+socket live in the router namespace, and the settings are kept as the alias
+of the router's ``lo``.  Deleting the namespaces therefore
 removes everything, which is what :meth:`Netlab.down` does (also after a
 failure half way through :meth:`Netlab.up`, an exception in a ``with`` block,
 or Ctrl-C).  Each lab has a name *prefix* (namespaces ``PREFIX-router``,
@@ -51,21 +60,31 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
+import json
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterator, Sequence
+
+from lab.net import shaping
+from lab.net.shaping import LinkSettings, ShapingError
 
 DEFAULT_PREFIX = "chatlab"
 SUBNET = "10.77.0.0/16"
 MAX_CLIENTS = 50
 NFT_TABLE = "chatlab"
 CLONE_NEWNET = 0x40000000
+STAGE_TABLE = 100  # routing table that sends forwarded packets into the delay stage
+STAGE_RULE_PREF = 1000
 
 _PREFIX_RULE = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
 
@@ -191,6 +210,7 @@ def inside_namespace(name: str) -> Iterator[None]:
         os.close(own)
 
 
+@functools.lru_cache(maxsize=1)
 def netem_available() -> bool:
     """True if this kernel has the netem qdisc (delay, reordering).
 
@@ -212,18 +232,32 @@ def netem_available() -> bool:
 class Netlab:
     """A lab network: one router, one server host, ``clients`` client hosts.
 
-    ``loss`` is the percentage of forwarded packets the router drops (each
-    direction, each packet); ``rate`` a tbf rate such as ``"1mbit"`` on every
-    router interface; ``delay_ms``/``reorder`` use netem when the kernel has
-    it.  ``keep=True`` leaves the lab up when the ``with`` block ends.
+    What the router does to the packets it forwards (each direction, each
+    link; see ``lab.net.shaping.LinkSettings``): ``loss`` %, ``delay_ms``
+    one way ("40ms" or 40), ``rate`` ("2mbit") with a ``queue`` ("32kb"),
+    ``reorder`` % (held back ``reorder_gap_ms``), ``duplicate`` %, and a
+    ``seed`` that makes the kit's delay stage replay the same decisions.
+    ``stage`` is "auto" (nftables for loss alone, else netem where the
+    kernel has it and no seed was asked for, else the kit's TUN stage) or
+    "nftables", "netem", "tun".  ``offload``: whether hosts may hand their
+    link 64 KB "super-segments" (TSO/GSO, which a veth passes on whole);
+    None means off whenever a stage shapes the traffic, so that every packet
+    is one MSS-sized segment, as on a real wire.  ``keep=True`` leaves the
+    lab up when the ``with`` block ends.
     """
 
     prefix: str = DEFAULT_PREFIX
     clients: int = 3
     loss: int = 0
-    rate: str | None = None
-    delay_ms: float | None = None
-    reorder: float | None = None
+    rate: str | int | None = None
+    delay_ms: str | float | None = None
+    reorder: int = 0
+    queue: str | int | None = None
+    reorder_gap_ms: str | float = 10.0
+    duplicate: int = 0
+    seed: int | None = None
+    stage: str = "auto"
+    offload: bool | None = None
     keep: bool = False
     notes: list[str] = field(default_factory=list)
     _procs: list[subprocess.Popen] = field(default_factory=list, repr=False)
@@ -233,7 +267,21 @@ class Netlab:
             raise NetlabError(f"prefix {self.prefix!r}: use 1-31 lowercase letters, digits, - or _, starting with a letter")
         if not 1 <= self.clients <= MAX_CLIENTS:
             raise NetlabError(f"clients must be between 1 and {MAX_CLIENTS}, not {self.clients}")
-        loss_ruleset(int(self.loss))  # validates the range
+        self.settings = self._settings(loss=self.loss)
+        self.active_stage: str | None = None  # chosen by up()
+
+    def _settings(self, **changes) -> LinkSettings:
+        """The LinkSettings of this lab's parameters (``changes`` override them), validated."""
+        try:
+            values = dict(
+                loss=int(self.loss), delay_ms=shaping.parse_duration_ms(self.delay_ms) or 0.0,
+                rate_bits=shaping.parse_rate_bits(self.rate), queue_bytes=shaping.parse_size_bytes(self.queue),
+                reorder=int(self.reorder or 0), reorder_gap_ms=shaping.parse_duration_ms(self.reorder_gap_ms),
+                duplicate=int(self.duplicate or 0), seed=self.seed)
+            values.update(changes)
+            return LinkSettings(**values)
+        except (ShapingError, TypeError, ValueError) as exc:
+            raise NetlabError(str(exc)) from None
 
     # -- names --------------------------------------------------------------
     @property
@@ -274,7 +322,7 @@ class Netlab:
         return all(f" {self.router_interface(h)}@" in links for h in self.hosts if h != "router")
 
     def up(self) -> "Netlab":
-        """Create the lab (or re-apply loss/rate if it is already up). Idempotent.
+        """Create the lab (or re-apply its settings if it is already up). Idempotent.
 
         If anything fails half way (or Ctrl-C arrives), everything created so
         far is removed before the error propagates.
@@ -282,20 +330,28 @@ class Netlab:
         problem = privilege_problem()
         if problem:
             raise NetlabError(problem)
+        stage = self._choose_stage()
         if self.is_up():
             self.notes.append(f"lab {self.prefix!r} was already up; settings re-applied")
-            self._configure()
+            self._configure(stage)
             return self
         if self.existing():
             self.notes.append(f"removed an incomplete or different lab {self.prefix!r} first")
             self.down()
         try:
             self._build()
-            self._configure()
+            self._configure(stage)
         except BaseException:
             self.down()
             raise
         return self
+
+    def _choose_stage(self) -> str:
+        netem = netem_available() if self.stage in ("auto", "netem") and self.settings.needs_stage else False
+        try:
+            return shaping.choose_stage(self.settings, self.stage, netem)
+        except ShapingError as exc:
+            raise NetlabError(str(exc)) from None
 
     def _build(self) -> None:
         router = self.netns("router")
@@ -316,47 +372,182 @@ class Netlab:
             _run(["ip", "-n", ns, "route", "add", "default", "via", router_address(k)])
         _run(["ip", "netns", "exec", router, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
 
-    def _configure(self) -> None:
-        """Apply loss (nftables), rate (tbf) and delay/reorder (netem if present)."""
+    def _configure(self, stage: str) -> None:
+        """Apply the settings with ``stage``: first undo whatever was applied before."""
         router = self.netns("router")
+        self._stop_stage()
+        for host in self.hosts[1:]:
+            _run(["tc", "-n", router, "qdisc", "del", "dev", self.router_interface(host), "root"], check=False)
+        _run(["ip", "netns", "exec", router, "nft", "-f", "-"], check=False,
+             input=f"add table inet {NFT_TABLE}\ndelete table inet {NFT_TABLE}\n")
+        self._route_through_stage(False)
+        # TSO/GSO: with a stage, every packet a host sends is one segment, as on a real wire.
+        offload = self.offload if self.offload is not None else stage == "nftables"
+        for host in self.hosts[1:]:
+            _run(["ip", "-n", self.netns(host), "link", "set", "eth0", "gso_max_segs", "65535" if offload else "1"])
+        if stage == "nftables":
+            self._apply_nft_loss(self.settings.loss)
+        elif stage == "tun":
+            self._start_stage()
+            self._route_through_stage(True)
+        for host in self.hosts[1:]:
+            for argv in shaping.qdisc_commands(self.settings, stage, router, self.router_interface(host)):
+                _run(argv)
+        remembered = {"stage": stage, **self.settings.to_dict(), "offload": offload}
+        _run(["ip", "-n", router, "link", "set", "dev", "lo", "alias", json.dumps(remembered, separators=(",", ":"))])
+        self.active_stage = stage
+
+    def _apply_nft_loss(self, percent: int) -> None:
         # Replace the whole table atomically: "add" then "delete" makes the
         # delete succeed even if the table did not exist yet.
-        script = f"add table inet {NFT_TABLE}\ndelete table inet {NFT_TABLE}\n" + loss_ruleset(int(self.loss))
-        _run(["ip", "netns", "exec", router, "nft", "-f", "-"], input=script)
-        wants_netem = bool(self.delay_ms) or bool(self.reorder)
-        use_netem = wants_netem and netem_available()
-        if wants_netem and not use_netem:
-            self.notes.append("netem (delay/reordering) is not available in this kernel: "
-                              "--delay/--reorder ignored, loss and rate still apply")
-        for host in self.hosts[1:]:
-            dev = self.router_interface(host)
-            _run(["tc", "-n", router, "qdisc", "del", "dev", dev, "root"], check=False)
-            if use_netem:
-                argv = ["tc", "-n", router, "qdisc", "add", "dev", dev, "root", "netem"]
-                if self.delay_ms:
-                    argv += ["delay", f"{self.delay_ms}ms"]
-                if self.reorder:
-                    argv += ["reorder", f"{self.reorder}%"]
-                if self.rate:
-                    argv += ["rate", self.rate]
-                _run(argv)
-            elif self.rate:
-                # burst must hold at least one full-size packet; latency bounds the queue.
-                _run(["tc", "-n", router, "qdisc", "add", "dev", dev, "root", "tbf",
-                      "rate", self.rate, "burst", "16kb", "latency", "200ms"])
-
-    def set_loss(self, percent: int) -> None:
-        """Change the router's loss while the lab is up."""
-        loss_ruleset(int(percent))
-        self.loss = int(percent)
-        script = f"add table inet {NFT_TABLE}\ndelete table inet {NFT_TABLE}\n" + loss_ruleset(self.loss)
+        script = f"add table inet {NFT_TABLE}\ndelete table inet {NFT_TABLE}\n" + loss_ruleset(percent)
         _run(["ip", "netns", "exec", self.netns("router"), "nft", "-f", "-"], input=script)
 
+    # -- the kit's delay stage (TUN) ------------------------------------------
+    def _route_through_stage(self, on: bool) -> None:
+        """Policy routing in the router: packets that came in on a host link go to the TUN device."""
+        router = self.netns("router")
+        if not on:
+            while _run(["ip", "-n", router, "rule", "del", "pref", str(STAGE_RULE_PREF)], check=False).returncode == 0:
+                pass
+            _run(["ip", "-n", router, "route", "flush", "table", str(STAGE_TABLE)], check=False)
+            return
+        from lab.net.delay_stage import TUN_NAME
+
+        # The written-back packets arrive on the TUN device from addresses that
+        # do not route back through it: reverse-path filtering must be off.
+        for conf in ("all", "default", TUN_NAME):
+            _run(["ip", "netns", "exec", router, "sysctl", "-q", "-w", f"net.ipv4.conf.{conf}.rp_filter=0"])
+        _run(["ip", "-n", router, "route", "replace", "default", "dev", TUN_NAME, "table", str(STAGE_TABLE)])
+        for host in self.hosts[1:]:
+            _run(["ip", "-n", router, "rule", "add", "pref", str(STAGE_RULE_PREF), "iif", self.router_interface(host),
+                  "lookup", str(STAGE_TABLE)])
+
+    def _start_stage(self, timeout: float = 15.0) -> None:
+        """Start lab.net.delay_stage in the router and wait (bounded) until it says ``ready``."""
+        from lab.net.delay_line import SettingsError, StageSettings
+        from lab.net.delay_stage import READY, TUN_NAME
+
+        router = self.netns("router")
+        links = _run(["ip", "-n", router, "-o", "link", "show", "dev", TUN_NAME], check=False)
+        if links.returncode != 0:
+            _run(["ip", "-n", router, "tuntap", "add", "dev", TUN_NAME, "mode", "tun"])
+        _run(["ip", "-n", router, "link", "set", "dev", TUN_NAME, "up"])
+        try:
+            settings = StageSettings(**self._stage_settings(self.settings))
+        except SettingsError as exc:
+            raise NetlabError(str(exc)) from None
+        # A session of its own: Ctrl-C in the terminal that ran `chatlab netlab
+        # up` must not stop the stage of a lab that stays up.
+        proc = subprocess.Popen(["ip", "netns", "exec", router, sys.executable, "-m", "lab.net.delay_stage",
+                                 json.dumps(settings.to_dict())],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        self._procs.append(proc)
+        said = b""
+        deadline = time.monotonic() + timeout
+        line = READY.encode() + b"\n"
+        while time.monotonic() < deadline and line not in said:
+            ready, _, _ = select.select([proc.stdout], [], [], 0.1)
+            if ready:
+                chunk = os.read(proc.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                said += chunk
+        if line not in said:
+            proc.kill()
+            err = proc.communicate(timeout=5)[1].decode(errors="replace").strip().splitlines()
+            raise NetlabError(f"the delay stage did not start in {router}: "
+                              + (err[-1] if err else f"no answer within {timeout:g} s"))
+        proc.stdout.close()
+        proc.stderr.close()
+
+    @staticmethod
+    def _stage_settings(settings: LinkSettings) -> dict:
+        return {"delay_ms": settings.delay_ms, "loss": settings.loss, "reorder": settings.reorder,
+                "reorder_gap_ms": settings.reorder_gap_ms, "duplicate": settings.duplicate,
+                "seed": settings.seed or 0}
+
+    def stage_request(self, op: str, **fields) -> dict | None:
+        """One request to the delay stage in the router; None when no stage is running there."""
+        from lab.net.delay_stage import request
+
+        if self.netns("router") not in self.existing():
+            return None
+        with self.inside("router"):
+            try:
+                return request(op, **fields)
+            except (OSError, ValueError):
+                return None
+
+    def _stop_stage(self) -> None:
+        """Ask a running delay stage to quit, and wait (bounded) until it has."""
+        reply = self.stage_request("status")
+        if reply is None:
+            return
+        self.stage_request("quit")
+        deadline = time.monotonic() + 3
+        while Path(f"/proc/{reply['pid']}").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(reply["pid"], signal.SIGKILL)
+
+    # -- changing things while up -------------------------------------------
+    def remembered(self) -> dict:
+        """The settings the lab was last configured with (kept as the alias of the router's lo); {} if none."""
+        out = _run(["ip", "-n", self.netns("router"), "-j", "link", "show", "dev", "lo"], check=False).stdout
+        try:
+            return json.loads(json.loads(out)[0].get("ifalias", "{}"))
+        except (ValueError, IndexError, KeyError, TypeError):
+            return {}
+
+    def set_loss(self, percent: int) -> None:
+        """Change the router's loss while the lab is up (whatever the stage)."""
+        settings = self._settings(loss=int(percent))
+        stage = self.active_stage or self.remembered().get("stage", "nftables")
+        if stage == "tun":
+            reply = self.stage_request("set", settings={"loss": settings.loss})
+            if reply is None or "error" in reply:
+                raise NetlabError("the delay stage did not accept the new loss: "
+                                  + (reply or {}).get("error", "it is not running"))
+        elif stage == "netem":
+            router = self.netns("router")
+            for host in self.hosts[1:]:
+                _run(["tc", "-n", router, "qdisc", "change", "dev", self.router_interface(host), "root", "handle", "1:",
+                      *shaping.netem_args(settings)])
+        else:
+            self._apply_nft_loss(settings.loss)
+        self.loss = settings.loss
+        self.settings = settings
+
     def loss_counters(self) -> dict:
-        """The router's counters since the loss was last set: loss, seen (forwarded), dropped."""
+        """The router's loss counters (since the loss was last set, with nftables): loss, seen, dropped."""
+        stage = self.active_stage or self.remembered().get("stage", "nftables")
+        if stage == "tun":
+            reply = self.stage_request("status") or {}
+            counters = reply.get("counters", {})
+            return {"loss": reply.get("settings", {}).get("loss"), "seen": counters.get("received"),
+                    "dropped": counters.get("dropped_loss")}
+        if stage == "netem":
+            drops = self._qdisc_stats()
+            return {"loss": self.settings.loss, "seen": None,
+                    "dropped": sum(d.get("netem", 0) for d in drops.values())}
         text = _run(["ip", "netns", "exec", self.netns("router"), "nft", "list", "table", "inet", NFT_TABLE],
                     check=False).stdout
         return parse_loss_ruleset(text)
+
+    def _qdisc_stats(self) -> dict:
+        """Per router link: packets dropped by each kind of qdisc (tbf = the full queue)."""
+        router = self.netns("router")
+        stats = {}
+        for host in self.hosts[1:]:
+            dev = self.router_interface(host)
+            out = _run(["tc", "-n", router, "-s", "-j", "qdisc", "show", "dev", dev], check=False).stdout
+            try:
+                stats[dev] = shaping.qdisc_drops(json.loads(out or "[]"))
+            except ValueError:
+                stats[dev] = {}
+        return stats
 
     def down(self) -> None:
         """Remove the lab: stop its processes, delete its namespaces. Idempotent."""
@@ -411,7 +602,7 @@ class Netlab:
         return inside_namespace(self.netns(host))
 
     def status(self) -> dict:
-        """What is up now: hosts, addresses, loss and its counters, qdiscs."""
+        """What is up now: hosts, addresses, the stage with its settings and counters, qdiscs."""
         existing = set(self.existing())
         hosts = []
         for host in self.hosts:
@@ -423,16 +614,42 @@ class Netlab:
                                       if len(parts) > 3 and parts[1] != "lo"]
             hosts.append(entry)
         result = {"prefix": self.prefix, "up": self.is_up(), "hosts": hosts, "loss": None,
-                  "forwarded": None, "dropped": None, "qdiscs": {}, "netem": netem_available()}
+                  "forwarded": None, "dropped": None, "qdiscs": {}, "stage": None}
         router = self.netns("router")
-        if router in existing:
-            text = _run(["ip", "netns", "exec", router, "nft", "list", "table", "inet", NFT_TABLE], check=False).stdout
+        if router not in existing:
+            return result
+        remembered = self.remembered()
+        stage = remembered.get("stage", "nftables")
+        self.active_stage = stage
+        drops = self._qdisc_stats()
+        queue_drops = sum(d.get("tbf", 0) for d in drops.values())
+        info = {"name": stage, "settings": {k: v for k, v in remembered.items() if k != "stage"},
+                "counters": {"dropped_queue": queue_drops}}
+        if stage == "tun":
+            reply = self.stage_request("status")
+            info["running"] = reply is not None
+            if reply is not None:
+                c = reply["counters"]
+                info.update(pid=reply["pid"], cpu_seconds=reply["cpu_seconds"], held=reply["held"])
+                info["settings"].update(reply["settings"])
+                info["counters"].update(received=c["received"], forwarded=c["forwarded"],
+                                        dropped_loss=c["dropped_loss"], dropped_full=c["dropped_full"],
+                                        reordered=c["reordered"], duplicated=c["duplicated"])
+                result.update(loss=reply["settings"]["loss"], forwarded=c["received"], dropped=c["dropped_loss"])
+        elif stage == "netem":
+            info["counters"]["dropped_netem"] = sum(d.get("netem", 0) for d in drops.values())
+            result.update(loss=remembered.get("loss"), dropped=info["counters"]["dropped_netem"])
+        else:
+            text = _run(["ip", "netns", "exec", router, "nft", "list", "table", "inet", NFT_TABLE],
+                        check=False).stdout
             parsed = parse_loss_ruleset(text)
             result.update(loss=parsed["loss"], forwarded=parsed["seen"], dropped=parsed["dropped"])
-            for host in self.hosts[1:]:
-                dev = self.router_interface(host)
-                q = _run(["tc", "-n", router, "qdisc", "show", "dev", dev], check=False).stdout.strip()
-                result["qdiscs"][dev] = q.splitlines()[0] if q else ""
+            info["counters"].update(received=parsed["seen"], dropped_loss=parsed["dropped"])
+        result["stage"] = info
+        for host in self.hosts[1:]:
+            dev = self.router_interface(host)
+            q = _run(["tc", "-n", router, "qdisc", "show", "dev", dev], check=False).stdout.strip()
+            result["qdiscs"][dev] = " / ".join(line.strip() for line in q.splitlines())
         return result
 
 

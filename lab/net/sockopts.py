@@ -56,6 +56,18 @@ def set_recv_timeout(sock: socket.socket, seconds: float) -> None:
         pass
 
 
+def unread_bytes(sock: socket.socket) -> int:
+    """Bytes that arrived on ``sock`` and wait unread in its receive queue (FIONREAD), without reading them.
+
+    What `ss` shows as Recv-Q.  A socket closed while this is not 0 sends RST,
+    not FIN (RFC 1122, 4.2.2.13).
+    """
+    import fcntl
+    import termios
+
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+
+
 def raise_fd_limit(wanted: int) -> int:
     """Raise RLIMIT_NOFILE's soft limit towards ``wanted`` (up to the hard limit); return it.
 

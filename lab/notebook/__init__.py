@@ -41,27 +41,37 @@ and the tests use.
 - ``sockets``     the kernel's socket table, TCP states, bind(), free ports
 - ``capture``     live capture, or a RECORDED one replayed step by step
 - ``lesson``      ``Lesson``: starts everything, cleans all of it up
-- ``bytestream``, ``slowreader``, ``tcp_vs_udp``, ``tls``, ``handcraft``: one lesson's experiments each
+- ``bytestream``, ``nagle``, ``slowreader``, ``datagrams``, ``tcp_vs_udp``, ``repair``, ``tls``: one
+  lesson's experiments each
+- ``handcraft``   lesson 9: packets made by hand (lab.craft), live or recorded
+- ``claims``      ``check()``: the lesson's statements, tested on the packets just captured
+- ``wire_claims`` what the lessons claim about TCP and UDP packets (sans-I/O)
 """
 
-from lab.notebook.bytestream import recv_all, send_in_thread, show_chunks
+from lab.notebook import claims, datagrams, handcraft, nagle, repair, tls, wire_claims
+from lab.notebook.bytestream import recv_all, send_in_thread, show_chunks, wait_queued
 from lab.notebook.capture import Capture
+from lab.notebook.claims import Claim, ClaimFailed, check, measured
 from lab.notebook.display import console, events, note, show, show_lines, table
-from lab.notebook import handcraft
-from lab.notebook.handcraft import CraftLab, check
+from lab.notebook.handcraft import CraftLab
 from lab.notebook.lesson import Lesson
 from lab.notebook.settings import FORCE_RECORDED_ENV, HOST, LESSON_DATA, NETLAB_PREFIX, RECORD_ENV, SETTLE
-from lab.notebook.slowreader import SlowReaderResult, server_threads, show_slow_reader, slow_reader
-from lab.notebook.sockets import free_port, parse_proc_net_tcp, show_sockets, sockets, tcp_state, try_bind
-from lab.notebook.tcp_vs_udp import compare, compare_table, remove_stale_netlabs
+from lab.notebook.slowreader import SlowReaderResult, server_threads, show_slow_reader, show_threads, slow_reader
+from lab.notebook.sockets import (free_port, parse_proc_net_tcp, same_four_tuple, show_sockets, sockets, tcp_state,
+                                  try_bind, wait_for_state, wait_for_tcp_state, wait_unread)
+from lab.notebook.tcp_vs_udp import (compare, compare_table, counters, remove_stale_netlabs, tcp_claims, tcp_source,
+                                     udp_claims)
 from lab.notebook.tls import SECRET, find_text, lab_ca, secret_chat, tls_records
 from lab.peer import Peer as ChatPeer  # the lessons' name for lab.peer's scripted member
 from lab.peer import PeerProcess as ClientProcess  # and for one in its own process
 
 __all__ = [
-    "Capture", "ChatPeer", "CraftLab", "check", "handcraft", "ClientProcess", "FORCE_RECORDED_ENV", "HOST", "LESSON_DATA", "Lesson", "NETLAB_PREFIX",
-    "RECORD_ENV", "SECRET", "SETTLE", "SlowReaderResult", "compare", "compare_table", "console", "events",
-    "find_text", "free_port", "lab_ca", "note", "parse_proc_net_tcp", "recv_all", "remove_stale_netlabs",
+    "Capture", "ChatPeer", "Claim", "ClaimFailed", "ClientProcess", "CraftLab", "handcraft", "FORCE_RECORDED_ENV", "HOST", "LESSON_DATA",
+    "Lesson", "NETLAB_PREFIX", "RECORD_ENV", "SECRET", "SETTLE", "SlowReaderResult", "check", "claims", "compare",
+    "compare_table", "console", "counters", "datagrams", "events", "find_text", "free_port", "lab_ca", "measured",
+    "nagle", "note", "parse_proc_net_tcp", "recv_all", "remove_stale_netlabs", "repair", "same_four_tuple",
     "secret_chat", "send_in_thread", "server_threads", "show", "show_chunks", "show_lines", "show_slow_reader",
-    "show_sockets", "slow_reader", "sockets", "table", "tcp_state", "tls_records", "try_bind",
+    "show_sockets", "show_threads", "slow_reader", "sockets", "table", "tcp_claims", "tcp_source", "tcp_state", "tls", "tls_records",
+    "try_bind", "udp_claims", "wait_for_state", "wait_for_tcp_state", "wait_queued", "wait_unread",
+    "wire_claims",
 ]

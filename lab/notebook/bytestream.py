@@ -59,3 +59,21 @@ def send_in_thread(sock: socket.socket, data: bytes, pieces: int = 1, pause: flo
     thread = threading.Thread(target=run, name="notebook-sender", daemon=True)
     thread.start()
     return thread
+
+
+def wait_queued(sock: socket.socket, size: int, timeout: float = 3.0) -> int:
+    """Wait (at most ``timeout`` s) until ``sock``'s receive buffer holds ``size`` bytes; return how many it holds.
+
+    The kernel's count of bytes received and not yet read (FIONREAD, the
+    same number as SIOCINQ and the Recv-Q column of `ss`).
+    """
+    import fcntl
+    import struct
+    import termios
+
+    deadline = time.monotonic() + timeout
+    while True:
+        queued = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+        if queued >= size or time.monotonic() >= deadline:
+            return queued
+        time.sleep(0.005)

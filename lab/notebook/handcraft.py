@@ -8,8 +8,9 @@ experiment returns what it returned when the lesson was recorded
 (lab/data/lessons/09-experiments.json, written by tools/record_lessons.py),
 so the notebook reads the same either way.
 
-The ``check`` helper is the lesson's self-check: it prints "✓ claim" when
-the packets (or the server's log) agree, and raises when they do not.
+The ``*_claims`` functions are the lesson's self-checks (lab.notebook.claims):
+each returns the Claims a cell hands to ``nb.check``, which prints "✓ ..."
+when the packets (or the server's log) agree and raises when they do not.
 """
 
 from __future__ import annotations
@@ -22,13 +23,6 @@ from lab.notebook.display import note, show, table
 from lab.notebook.settings import FORCE_RECORDED_ENV, LESSON_DATA, NETLAB_PREFIX, RECORD_ENV
 
 RECORDING = "09-experiments.json"
-
-
-def check(ok: bool, claim: str, saw: str = "") -> None:
-    """Print "✓ CLAIM" if OK, else raise AssertionError: the wire disagrees with the lesson."""
-    if not ok:
-        raise AssertionError(f"✗ the lesson claims: {claim} -- but the wire says otherwise: {saw}")
-    print(f"✓ {claim}")
 
 
 class CraftLab:
@@ -228,3 +222,99 @@ def stream_of(cap, port: int) -> int:
         if stream.client[1] == port:
             return i
     raise LookupError(f"no connection from port {port} in the capture")
+
+
+# -- the lesson's claims, checked on the packets (lab.notebook.claims) -----------------------------
+
+def _claim(text: str, holds: bool, evidence) -> "Claim":
+    from lab.notebook.claims import Claim
+
+    return Claim(text, bool(holds), str(evidence))
+
+
+def no_guard_claims(attempt: dict) -> list:
+    """Without the guard rule: our kernel reset the SYN-ACK, and the server reset our late ACK."""
+    senders = [(s["sender"], s["flags"]) for s in attempt["steps"]]
+    return [_claim("our own kernel answered the SYN-ACK with an RST", ("our kernel", "R") in senders, senders),
+            _claim("the server answered our late ACK with an RST", senders[-1:] == [("server", "R")], senders[-1:])]
+
+
+def join_claims(cap, joined: dict, port: int) -> list:
+    """The hand-made connection as the server's interface saw it, and bob's screen."""
+    stream = cap.stream(stream_of(cap, port))
+    rows = [a for a in cap.annotated if a.stream == stream.index and a.segment.proto == "tcp"]
+    steps = [a.step for a in rows[:3]]
+    name = next((a for a in rows if a.role == "client" and a.text[:1] == ["mallory"]), None)
+    acked = None
+    if name is not None:
+        acked = next((a.ack for a in rows if a.role == "server" and "A" in a.flags
+                      and a.ack == name.seq + name.segment.length), None)
+    return [
+        _claim("the server's capture shows a complete three-way handshake",
+               steps == ["SYN 1/3", "SYN-ACK 2/3", "ACK 3/3"], steps),
+        _claim("our name line carries relative seq 1 (the SYN consumed one number)",
+               name is not None and name.seq == 1, f"seq {name.seq if name else 'no name segment'}"),
+        _claim("the server acknowledged our 9 bytes: ack = ISN + 10", acked == 10, f"ack {acked}"),
+        _claim("bob's chatlab client displayed our line",
+               any("<mallory> hello from scapy" in line for line in joined["bob_saw"]), joined["bob_saw"][:2]),
+        _claim("the connection ended with a FIN from each side", stream.summary()["ended"] == "FIN from both sides",
+               stream.summary()["ended"]),
+    ]
+
+
+def mistake_claims(wrong_ack: dict, wrong_seq: dict) -> list:
+    """ACK = the server's ISN is reset; data at our ISN loses its first byte."""
+    last = wrong_ack["steps"][-1]
+    welcome = next((line for line in wrong_seq["lines"] if "--- welcome:" in line), "no welcome line")
+    return [_claim("(a) the server answered the wrong ACK with an RST, seq = that ACK",
+                   last["sender"] == "server" and last["flags"] == "R" and last["seq"] == wrong_ack["server_isn"],
+                   f"{last['sender']} [{last['flags']}] seq={last['seq']}"),
+            _claim("(b) the server read our name as 'allory': it dropped the first byte", "you are allory" in welcome,
+                   welcome)]
+
+
+def reset_claims(run: dict, annotated: list) -> list:
+    """The three forged RSTs: nothing, a challenge ACK (seen in the capture), a reset the room saw."""
+    tries = {t["kind"]: t for t in run["tries"]}
+    out, win, exact = tries["outside"], tries["in_window"], tries["exact"]
+    forged = next((i for i, a in enumerate(annotated) if "R" in a.flags and a.segment.seq == win["seq"]), None)
+    answer = next((a for a in annotated[forged + 1:] if a.role == "server"), None) if forged is not None else None
+    closed = run["closed_event"] or {}
+    return [
+        _claim("an RST outside the window: no answer, the member stays",
+               out["answer"] == "none" and not out["member_left"], out["answer"]),
+        _claim("an RST in the window but not exact: a challenge ACK, the member stays",
+               win["challenge_ack"] and not win["member_left"], win["answer"]),
+        _claim("the capture shows the challenge ACK right after the in-window RST, ack = the exact number",
+               answer is not None and answer.flags == "A" and answer.segment.ack == exact["seq"],
+               f"{answer.flags} ack={answer.segment.ack}" if answer else "no server segment after it"),
+        _claim("the exact RST: the server's log says reset, the member is gone",
+               exact["member_left"] and closed.get("how") == "rst", closed),
+        _claim("the room saw the member leave by RST", "reset" in (run.get("room_saw") or ""), run.get("room_saw")),
+    ]
+
+
+def tls_reset_claims(run: dict) -> list:
+    """The exact forged RST against a TLS member."""
+    closed = run["closed_event"] or {}
+    return [_claim("over TLS too, the exact forged RST ended the member's connection", closed.get("how") == "rst",
+                   closed)]
+
+
+def flood_claims(run: dict, packets: list) -> list:
+    """Both phases of the flood, from nstat and from the capture on the server's interface."""
+    off, on = run["phases"]
+    honest = sorted(a.segment.time for a in packets if a.segment.sport == off["honest_port"] and a.flags == "S")
+    cookie = [a for a in packets if a.segment.dport == on["honest_port"] and a.flags == "SA"]
+    return [
+        _claim("without SYN cookies the honest SYN was dropped: connect() timed out",
+               not off["connected"] and off["counters"].get("TcpExtTCPReqQFullDrop", 0) > 0,
+               f"{off['honest']}; {off['counters']}"),
+        _claim("with SYN cookies the honest client connected through a cookie, and the chat server accepted it",
+               on["connected"] and on["accepted"] and on["counters"].get("TcpExtSyncookiesRecv", 0) >= 1,
+               f"{on['honest']}; {on['counters']}"),
+        _claim("the capture shows the honest client's SYN sent again (after 1 s), never answered",
+               len(honest) >= 2,
+               [round(t - honest[0], 2) for t in honest] if honest else "no honest SYN"),
+        _claim("with cookies, one SYN-ACK (a cookie) answered the honest client's SYN", len(cookie) == 1, len(cookie)),
+    ]

@@ -1,8 +1,10 @@
-"""Lesson 4 helpers: a client that stops reading, against the naive and the reference server."""
+"""Lesson 4 helpers: a member that stops reading, against the naive, the reference and the selectors server."""
 
 from __future__ import annotations
 
+import linecache
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -11,56 +13,71 @@ from lab.notebook.display import show, table
 from lab.notebook.settings import HOST
 from lab.peer import Peer as ChatPeer
 
+KINDS = {"naive": "naive (tutorial)", "reference": "reference (threads)", "selectors": "selectors (one thread)"}
+
 
 @dataclass
 class SlowReaderResult:
     """What happened to the room while one member stopped reading."""
 
     server: str
-    sent: int = 0                 # lines alice managed to hand to her socket
+    sent: int = 0                 # lines alice handed to her socket
     received_by_bob: int = 0      # of those, how many bob received
-    alice_blocked: bool = False   # alice's own sendall() blocked: the server stopped reading her
+    alice_client_blocked: bool = False  # alice's OWN sendall() could not finish: the server stopped reading her
+    bob_heard: bool = False       # bob's line, sent after alice's burst, reached alice
     sleepy_dropped: str | None = None  # how the server ended sleepy's connection, if it did
     last_arrival_s: float | None = None  # when bob got his last line (seconds after alice began)
     watched_s: float = 0.0
+    server_threads: int = 0       # threads the server ran while serving the three members
+    threads: list = field(default_factory=list)  # (thread, where it is) for the naive server, while frozen
+    lock_held: bool | None = None  # the naive server's lock, while frozen
     events: list = field(default_factory=list)
 
     @property
     def frozen(self) -> bool:
-        return self.received_by_bob < self.sent or self.alice_blocked
+        return self.received_by_bob < self.sent or not self.bob_heard
 
     def row(self) -> dict:
-        return {"server": self.server, "alice sent": self.sent, "bob received": self.received_by_bob,
-                "alice blocked?": "yes" if self.alice_blocked else "no",
-                "bob's last line at": "-" if self.last_arrival_s is None else f"{self.last_arrival_s:.2f} s",
+        return {"server": self.server, "threads": self.server_threads,
+                "alice sent": self.sent, "bob received": self.received_by_bob,
+                "bob's line reached alice": "yes" if self.bob_heard else "no",
                 "sleepy": self.sleepy_dropped or "still connected",
-                "verdict": "FROZEN: the room stopped" if self.frozen else "the room carried on"}
+                "verdict": "FROZEN" if self.frozen else "carried on"}
 
 
 def slow_reader(kind: str = "reference", lines: int = 200, size: int = 400, watch: float = 3.0,
                 port: int = 0) -> SlowReaderResult:
-    """Three members: alice sends ``lines`` lines, bob reads, sleepy never reads.  Bounded by ``watch`` s.
+    """Three members: sleepy never reads, bob reads, alice sends ``lines`` lines; then bob says one line.
 
-    ``kind="naive"`` uses the tutorial server (lab.tcp.naive_server: one lock,
-    blocking sendall); ``"reference"`` the lab's ChatServer with a small
-    send queue (16 KiB), so its bound is reached in a fraction of a second.
-    The server's flood limit is lifted (alice sends faster than 10 lines/s).
-    Everything is closed before this function returns.
+    ``kind``: "naive" (lab.tcp.naive_server: one lock, blocking sendall),
+    "reference" (lab.tcp.server.ChatServer) or "selectors"
+    (lab.tcp.selector_server: one thread), the last two with a 16 KiB bound
+    per member so it is reached in a fraction of a second.  Every server
+    gets SO_SNDBUF 4096 on its client sockets and sleepy a 4096-byte receive
+    buffer, so the buffers between the server and sleepy fill quickly.
+    Waits at most ``watch`` s for bob's lines and as long again for bob's
+    line to reach alice.  For the naive server, while the room is frozen,
+    also notes where each of its threads is (``threads``).  Everything is
+    closed before this function returns.
     """
     from lab.lifecycle import EventLog
     from lab.tcp.naive_server import NaiveChatServer
+    from lab.tcp.selector_server import SelectorChatServer
     from lab.tcp.server import ChatServer, ServerConfig
 
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    log = None if kind == "naive" else EventLog(verbosity=0)
     if kind == "naive":
         server = NaiveChatServer(HOST, port, sndbuf=4096, nodelay=True)
-        log = None
+    elif kind == "selectors":
+        server = SelectorChatServer(HOST, port, send_limit=16 * 1024, sndbuf=4096, log=log)
     else:
-        log = EventLog(verbosity=0)
         server = ChatServer(ServerConfig(host=HOST, port=port, rate=1e6, burst=10**6, send_queue=16 * 1024,
                                          sndbuf=4096, shutdown_grace=0.2), log=log)
-    result = SlowReaderResult(server="naive (tutorial)" if kind == "naive" else "reference (lab.tcp.server)",
-                              watched_s=watch)
+    result = SlowReaderResult(server=KINDS[kind], watched_s=watch)
     peers: list[ChatPeer] = []
+    before = set(threading.enumerate())
     try:
         server.start()
         sleepy = ChatPeer(server.address, "sleepy", rcvbuf=4096)  # reads nothing from now on
@@ -69,7 +86,7 @@ def slow_reader(kind: str = "reference", lines: int = 200, size: int = 400, watc
         peers.append(bob)
         alice = ChatPeer(server.address, "alice")
         peers.append(alice)
-        bob.read(quiet=0.2)  # "alice joined"
+        bob.expect("alice joined")
         counted: list[float] = []
         began = time.monotonic()
         stop = threading.Event()
@@ -82,20 +99,29 @@ def slow_reader(kind: str = "reference", lines: int = 200, size: int = 400, watc
 
         reader = threading.Thread(target=bob_reads, name="bob", daemon=True)
         reader.start()
+        result.server_threads = len(set(threading.enumerate()) - before - {reader})
         body = "x" * max(0, size - 20)
         alice.sock.settimeout(0.5)  # a sendall() that cannot finish in 0.5 s means the server stopped reading
         for i in range(1, lines + 1):
             try:
                 alice.sock.sendall(f"line {i:05d} {body}\n".encode())
             except (TimeoutError, socket.timeout):
-                result.alice_blocked = True
+                result.alice_client_blocked = True
                 break
             result.sent = i
             time.sleep(0.002)  # a fast typist, not a flood: bob has time to read
         deadline = began + watch
         while time.monotonic() < deadline and len(counted) < result.sent:
             time.sleep(0.05)
-        time.sleep(0.3 if len(counted) < result.sent else 0)  # no late stragglers hiding
+        bob.send("bob: still there, alice?")
+        try:
+            alice.expect("still there", timeout=watch)
+            result.bob_heard = True
+        except TimeoutError:
+            pass
+        if kind == "naive":  # the room is frozen now: look at the server's threads
+            result.threads = naive_thread_states(server)
+            result.lock_held = server._lock.locked()
         stop.set()
         reader.join(1)
         result.received_by_bob = len(counted)
@@ -103,7 +129,7 @@ def slow_reader(kind: str = "reference", lines: int = 200, size: int = 400, watc
     finally:
         # The server first: every member's connection then ends the same way
         # (shutdown), not in the order the notebook happens to close them.
-        _stop_server(server)
+        server.stop()
         for peer in peers:
             peer.close()
     if log is not None:
@@ -114,17 +140,41 @@ def slow_reader(kind: str = "reference", lines: int = 200, size: int = 400, watc
     return result
 
 
-def _stop_server(server) -> None:
-    """Stop a lab server; for the naive one, also wake its accept() so its thread ends now."""
-    listener = getattr(server, "_listener", None)
-    if listener is not None and not hasattr(server, "room"):
-        # NaiveChatServer.stop() only close()s its listening socket, which does
-        # not wake a thread blocked in accept() on Linux; shutdown() does.
-        try:
-            listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-    server.stop()
+def naive_thread_states(server) -> list[tuple[str, str]]:
+    """Where each client thread of a NaiveChatServer is right now: (whose thread, what it does).
+
+    Read from the threads' Python stacks (``sys._current_frames()``): the
+    innermost frame in lab/tcp/naive_server.py, its line of code, and for a
+    ``sendall()`` the member it sends to.  This is the evidence behind "the
+    thread is blocked in sendall(), holding the lock".
+    """
+    frames = sys._current_frames()
+    names = {sock: name for sock, name in list(server._members.items())}
+    out = []
+    for thread in threading.enumerate():
+        frame = frames.get(thread.ident)
+        stack = []
+        while frame is not None:
+            if frame.f_code.co_filename.endswith("naive_server.py"):
+                stack.append(frame)
+            frame = frame.f_back
+        client = next((f for f in stack if f.f_code.co_name == "_client"), None)
+        if client is None:
+            continue
+        whose = names.get(client.f_locals.get("sock"), "a client")
+        inner = stack[0]
+        code = linecache.getline(inner.f_code.co_filename, inner.f_lineno).strip()
+        if inner.f_code.co_name == "_broadcast" and "sendall" in code:
+            target = names.get(inner.f_locals.get("member"), "a member")
+            what = f"blocked in sendall() to {target}, inside `with self._lock`"
+        elif "self._lock" in code:
+            what = "waiting to take the lock"
+        elif "recv" in code:
+            what = f"in recv(), waiting for {whose}'s next line"
+        else:
+            what = f"in {inner.f_code.co_name}(): {code}"
+        out.append((f"{whose}'s thread", what))
+    return sorted(out)
 
 
 def show_slow_reader(*results: SlowReaderResult) -> None:
@@ -133,12 +183,30 @@ def show_slow_reader(*results: SlowReaderResult) -> None:
     show(table(rows, "one member stops reading: what happens to the others?"))
 
 
-def server_threads(settle: float = 0.3) -> list[str]:
+def show_threads(result: SlowReaderResult) -> None:
+    """The naive server's threads while the room was frozen."""
+    rows = [{"server thread": who, "where it was while the room was frozen": what} for who, what in result.threads]
+    state = "held" if result.lock_held else "free"
+    show(table(rows, f"inside the naive server (the room's lock was {state})"))
+
+
+def server_threads(server=None, timeout: float = 3.0) -> list[str]:
     """Names of the threads the lab's servers run in this process (accept, client-N, ...).
 
-    Waits ``settle`` seconds first, so that threads that are just starting or
-    ending have done so.
+    With ``server`` (a lab.tcp.server.ChatServer), first waits (at most
+    ``timeout`` s) until it runs one client thread per connection it has:
+    threads that are starting or ending have then done so.
     """
-    time.sleep(settle)
-    ours = ("accept", "client-", "backlog", "writer", "naive-accept")
-    return sorted(t.name for t in threading.enumerate() if t.name.startswith(ours))
+    ours = ("accept", "client-", "backlog", "writer", "naive-accept", "selector-loop")
+
+    def names() -> list[str]:
+        return sorted(t.name for t in threading.enumerate() if t.name.startswith(ours))
+
+    if server is not None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            running = [n for n in names() if n.startswith("client-")]
+            if len(running) == server.connection_count():
+                break
+            time.sleep(0.02)
+    return names()

@@ -22,16 +22,22 @@ def _hex_ipv4(text: str) -> str:
 
 
 def parse_proc_net_tcp(text: str) -> list[dict]:
-    """The IPv4 sockets in the text of /proc/net/tcp: local, remote, state (pure)."""
+    """The IPv4 sockets in the text of /proc/net/tcp: local, remote, state, send-q, recv-q (pure).
+
+    send-q and recv-q are `ss`'s columns: bytes sent and not yet acknowledged
+    (for a listening socket: the accept queue), bytes received and not yet read.
+    """
     rows = []
     for line in text.splitlines()[1:]:
         parts = line.split()
         if len(parts) < 4:
             continue
         (lip, lport), (rip, rport) = (p.split(":") for p in parts[1:3])
+        tx, _, rx = parts[4].partition(":") if len(parts) > 4 else ("0", "", "0")
         rows.append({"local": f"{_hex_ipv4(lip)}:{int(lport, 16)}",
                      "remote": f"{_hex_ipv4(rip)}:{int(rport, 16)}",
-                     "state": TCP_STATES.get(parts[3].upper(), parts[3])})
+                     "state": TCP_STATES.get(parts[3].upper(), parts[3]),
+                     "send-q": int(tx, 16), "recv-q": int(rx or "0", 16)})
     return rows
 
 
@@ -82,3 +88,76 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))
         return probe.getsockname()[1]
+
+
+def wait_for_state(port: int, state: str, timeout: float = 2.0) -> list[dict]:
+    """Wait (at most ``timeout`` s) until a socket with ``port`` is in ``state``; return the sockets of that port."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    rows = sockets(port)
+    while not any(r["state"] == state for r in rows) and time.monotonic() < deadline:
+        time.sleep(0.02)
+        rows = sockets(port)
+    return rows
+
+
+def same_four_tuple(listener: socket.socket, times: int = 2, pause: float = 0.25) -> list[int]:
+    """Connect to ``listener`` ``times`` times from ONE client port, ``pause`` s apart, then once from another.
+
+    Each connection is aborted at once with an RST (SO_LINGER on, 0 s, on
+    both ends): that leaves no TIME_WAIT, so the very same 4-tuple (client
+    address and port, server address and port) can be used again at once.
+    Returns the client ports used.
+    """
+    import struct
+    import time
+
+    abort = struct.pack("ii", 1, 0)
+    ports: list[int] = []
+    for i in range(times + 1):
+        if i:
+            time.sleep(pause)  # the experiment: the same 4-tuple, a quarter of a second later
+        client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            client.bind((HOST, ports[0] if ports and i < times else 0))
+            client.settimeout(5)
+            client.connect(listener.getsockname())
+            listener.settimeout(5)
+            accepted, _ = listener.accept()
+            ports.append(client.getsockname()[1])
+            for end in (client, accepted):
+                end.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, abort)
+            accepted.close()
+        finally:
+            client.close()
+    return ports
+
+
+def wait_for_tcp_state(sock: socket.socket, state: str, timeout: float = 2.0) -> str:
+    """Wait (at most ``timeout`` s) until ``sock``'s TCP state (TCP_INFO) is ``state``; return the state it has."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    current = tcp_state(sock)
+    while current != state and time.monotonic() < deadline:
+        time.sleep(0.01)
+        current = tcp_state(sock)
+    return current
+
+
+def wait_unread(local_port: int, timeout: float = 2.0) -> int:
+    """Wait (at most ``timeout`` s) until the socket with this local port holds unread bytes; return how many.
+
+    Works for any process's socket on this machine: the kernel's table
+    (/proc/net/tcp, `ss`'s Recv-Q) shows every socket's unread bytes.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        unread = sum(r["recv-q"] for r in sockets(local_port) if r["local"].endswith(f":{local_port}"))
+        if unread or time.monotonic() >= deadline:
+            return unread
+        time.sleep(0.01)

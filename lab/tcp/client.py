@@ -25,6 +25,7 @@ from lab.chat.client_core import JOINED, ClientCore, Ended, NameWanted, Refused,
 from lab.net.sockopts import set_recv_timeout
 from lab.net.tcpinfo import read_tcp_info
 from lab.tcp.transport import PlainTransport, Transport
+from lab.experiments.bulk import run_paste_command
 from lab.terminal import ClientError, Screen, TerminalSession, render_line
 
 
@@ -168,6 +169,8 @@ class ChatClient(TerminalSession):
 
     def send_typed(self, text: str) -> None:
         """Send a typed line; after /quit, the server's close is expected, not a loss."""
+        if run_paste_command(text, self.sock, self.send_line, self.screen.show):  # /paste [FILE]
+            return
         self._quitting = self._quitting or is_quit(text)
         self.send_line(text)
 

@@ -1,4 +1,4 @@
-"""Traffic scenarios on 127.0.0.1, a tcpdump recorder and tshark's reference fields.
+"""Traffic scenarios (on 127.0.0.1 unless told otherwise), a tcpdump recorder and tshark's reference fields.
 
 Used by tests/fixtures/pcaps/record.py (to record the fixture pcaps) and by
 the privileged tests that record a fresh capture and compare with tshark.
@@ -22,9 +22,16 @@ ANALYSIS_FLAGS = (
     "retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order",
     "duplicate_ack", "lost_segment", "ack_lost_segment", "zero_window", "zero_window_probe",
     "zero_window_probe_ack", "window_full", "window_update", "keep_alive", "keep_alive_ack",
+    "reused_ports",
 )
 FIELDS = ("frame.number", "tcp.stream", "tcp.srcport", "tcp.dstport", "tcp.flags", "tcp.seq", "tcp.ack",
-          "tcp.seq_raw", "tcp.ack_raw", "tcp.len", "udp.length")
+          "tcp.seq_raw", "tcp.ack_raw", "tcp.len", "udp.length",
+          # the machinery (issue 13): windows, RTT, bytes in flight, SYN options, SACK
+          "tcp.nxtseq", "tcp.window_size_value", "tcp.window_size", "tcp.window_size_scalefactor",
+          "tcp.analysis.ack_rtt", "tcp.analysis.acks_frame", "tcp.analysis.bytes_in_flight",
+          "tcp.analysis.rto", "tcp.analysis.rto_frame", "tcp.options.mss_val", "tcp.options.wscale.shift",
+          "tcp.options.sack_perm", "tcp.options.timestamp.tsval", "tcp.options.timestamp.tsecr",
+          "tcp.options.sack_le", "tcp.options.sack_re", "tcp.options.sack.dsack_le", "tcp.options.sack.dsack_re")
 
 
 def free_port() -> int:
@@ -34,24 +41,107 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
-def tcpdump(path: Path, port: int, iface: str = "lo", extra: tuple[str, ...] = ()):
-    """Record `port` on `iface` into `path` with tcpdump while the block runs."""
-    proc = subprocess.Popen(["tcpdump", "-i", iface, "-U", "-n", "--immediate-mode", *extra, "-w", str(path),
-                             f"port {port}"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+MARKER = b"chatlab-capture-marker"
+
+
+def wait_for(condition, what: str, timeout: float = 10.0, every: float = 0.01):
+    """Poll ``condition()`` until it returns something true (returned); AssertionError at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"waited {timeout:.0f} s for {what}")
+        time.sleep(every)
+
+
+def unread_bytes(sock: socket.socket) -> int:
+    """Bytes waiting in ``sock``'s receive buffer (ioctl FIONREAD / SIOCINQ)."""
+    import fcntl
+    import termios
+
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+def _markers_in(path: Path) -> set[bytes]:
+    from lab.capture import read_pcap
+    from lab.capture.files import CaptureFileError
+
     try:
-        # tcpdump prints "listening on" once its capture handle and filter are active.
-        line = ""
-        for _ in range(5):
-            line = proc.stderr.readline().decode()
-            if "listening on" in line or not line:
-                break
-        if "listening on" not in line:
-            raise RuntimeError(f"tcpdump did not start: {line}")
-        if iface == "any":
-            time.sleep(1.0)  # measured: on "any" the first packets after "listening on" can be missed
+        return {s.payload for s in read_pcap(path) if s.proto == "udp" and s.payload.startswith(MARKER)}
+    except (CaptureFileError, OSError):
+        return set()   # the file header is not written yet
+
+
+def _in_netns(netns: str | None):
+    """A context in which new sockets belong to network namespace ``netns`` (None: this one)."""
+    if netns is None:
+        return contextlib.nullcontext()
+    from lab.net.netlab import inside_namespace
+    return inside_namespace(netns)
+
+
+def _mark(path: Path, port: int, tag: str, timeout: float = 15.0, host: str = "127.0.0.1",
+          netns: str | None = None) -> None:
+    """Send marker datagrams to ``port`` until tcpdump has written one to ``path``.
+
+    A barrier without a sleep: once the start marker is in the file, tcpdump
+    captures; once the end marker is, every packet sent before it is there
+    (one capture socket delivers in order).
+    """
+    with _in_netns(netns):
+        udp = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+    with udp:
+        deadline = time.monotonic() + timeout
+        n = 0
+        while True:
+            n += 1
+            marker = MARKER + f" {tag} {n}".encode()
+            udp.sendto(marker, (host, port))
+            try:
+                wait_for(lambda: marker in _markers_in(path), f"tcpdump to write the {tag} marker",
+                         timeout=0.3, every=0.01)
+                return
+            except AssertionError:
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(f"tcpdump wrote none of {n} {tag} markers to {path}") from None
+
+
+def _strip_markers(path: Path) -> None:
+    """Remove the marker datagrams (editcap keeps everything else as tcpdump wrote it)."""
+    from lab.capture import read_frames
+    from lab.capture.files import segments_from_frames
+
+    frames = read_frames(path)
+    marked = [s.number for s in segments_from_frames(frames) if s.proto == "udp" and s.payload.startswith(MARKER)]
+    if marked:
+        tmp = path.with_name(path.name + ".tmp")
+        subprocess.run(["editcap", str(path), str(tmp), *map(str, marked)], check=True, capture_output=True)
+        tmp.replace(path)
+
+
+@contextlib.contextmanager
+def tcpdump(path: Path, port: int, iface: str = "lo", extra: tuple[str, ...] = (), netns: str | None = None,
+            marker_host: str = "127.0.0.1"):
+    """Record `port` on `iface` (in namespace `netns`) into `path` with tcpdump while the block runs.
+
+    Starts and stops on markers (see _mark) sent to `marker_host`, never on
+    a sleep; the markers are removed from the file afterwards.
+    """
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    proc = subprocess.Popen([*prefix, "tcpdump", "-i", iface, "-U", "-n", "--immediate-mode", *extra, "-w",
+                             str(path), f"port {port}"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    mark = dict(host=marker_host, netns=netns)
+    try:
+        try:
+            _mark(path, port, "start", **mark)
+        except RuntimeError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"tcpdump did not start: {proc.stderr.read().decode().strip()}") from None
+            raise
         yield proc
-        time.sleep(1.0 if iface == "any" else 0.3)  # let the last packets through the capture buffer
+        _mark(path, port, "end", **mark)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -59,6 +149,7 @@ def tcpdump(path: Path, port: int, iface: str = "lo", extra: tuple[str, ...] = (
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    _strip_markers(path)
 
 
 def tshark_fields(path: Path) -> list[dict]:
@@ -108,16 +199,16 @@ def read_expected(path: Path) -> list[dict]:
 # --- scenarios -------------------------------------------------------------------
 
 class LineServer:
-    """A tiny chat-like server on 127.0.0.1: greets, reads lines, answers each one."""
+    """A tiny chat-like server (on 127.0.0.1 by default): greets, reads lines, answers each one."""
 
-    def __init__(self, port: int, rcvbuf: int | None = None, mss: int | None = None):
-        self.sock = socket.socket()
+    def __init__(self, port: int, rcvbuf: int | None = None, mss: int | None = None, host: str = "127.0.0.1"):
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         if mss:
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.bind(("127.0.0.1", port))
+        self.sock.bind((host, port))
         self.sock.listen(16)
         self.conns: list[socket.socket] = []
 
@@ -161,25 +252,23 @@ def scenario_handshake(port: int) -> None:
     try:
         client = socket.create_connection(("127.0.0.1", port))
         conn = server.accept()
-        time.sleep(0.05)
         client.close()
         _recv_until(conn, b"never", 1.0)
         conn.close()
     finally:
         server.close()
-    time.sleep(0.05)
 
 
-def scenario_chat(port: int) -> None:
+def scenario_chat(port: int, host: str = "127.0.0.1") -> None:
     """Two clients chat through a relay: hello, names, a broadcast, a private line, /quit."""
-    server = LineServer(port)
+    server = LineServer(port, host=host)
     try:
-        alice = socket.create_connection(("127.0.0.1", port))
+        alice = socket.create_connection((host, port))
         a = server.accept()
         _say(a, alice, b"12:00:00 --- hello: welcome to chat-lab! What is your name?\r\n")
         _say(alice, a, b"alice\n")
         _say(a, alice, b"12:00:01 --- welcome: you are alice; 1 online: alice.\r\n")
-        bob = socket.create_connection(("127.0.0.1", port))
+        bob = socket.create_connection((host, port))
         b = server.accept()
         _say(b, bob, b"12:00:02 --- hello: welcome to chat-lab! What is your name?\r\n")
         _say(bob, b, b"bob\n")
@@ -198,7 +287,6 @@ def scenario_chat(port: int) -> None:
         a.close()
     finally:
         server.close()
-    time.sleep(0.05)
 
 
 def scenario_fin(port: int) -> None:
@@ -217,7 +305,6 @@ def scenario_fin(port: int) -> None:
         conn.close()
     finally:
         server.close()
-    time.sleep(0.05)
 
 
 def scenario_rst(port: int) -> None:
@@ -228,33 +315,39 @@ def scenario_rst(port: int) -> None:
         conn = server.accept()
         _say(client, conn, b"dave\n")
         conn.sendall(b"12:00:00 <alice> are you still there, dave?\r\n")
-        time.sleep(0.1)  # the line is now in dave's receive buffer, unread
+        wait_for(lambda: unread_bytes(client) > 0, "the line to reach dave's receive buffer")
         client.close()   # closing with unread data: the kernel answers with RST
-        time.sleep(0.1)
+        conn.settimeout(5)
         with contextlib.suppress(OSError):
             conn.recv(100)  # ConnectionResetError: how the server learns about the RST
         conn.close()
     finally:
         server.close()
-    time.sleep(0.05)
 
 
-def scenario_bulk(port: int, total: int = 300_000, chunk: int = 1000) -> None:
+def scenario_bulk(port: int, total: int = 300_000, chunk: int = 1000, host: str = "127.0.0.1",
+                  server_netns: str | None = None, client_netns: str | None = None, paced: bool = True,
+                  mss: int | None = 1400) -> None:
     """One client sends many chat lines (used with loss for retransmissions).
 
-    Both sides use a 1400-byte MSS, as on Ethernet, so that the transfer is
-    many segments rather than a few 64 KiB loopback ones.
+    On loopback both sides use a 1400-byte MSS, as on Ethernet, so that the
+    transfer is many segments rather than a few 64 KiB loopback ones.
+    ``paced``: a short pause every 20 lines, like a chat (else a bulk copy).
+    The sockets can live in network namespaces (the netlab router's hosts).
     """
-    server = LineServer(port, mss=1400)
+    with _in_netns(server_netns):
+        server = LineServer(port, mss=mss, host=host)
     received = []
     try:
-        client = socket.socket()
-        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1400)
+        with _in_netns(client_netns):
+            client = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        if mss:
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
         # Generous bounds: under 20 % loss TCP's retransmission timer backs
         # off exponentially (0.2, 0.4, 0.8, ... s), so one unlucky segment
         # can stall the transfer for several seconds.
         client.settimeout(60)
-        client.connect(("127.0.0.1", port))
+        client.connect((host, port))
         conn = server.accept()
 
         def reader() -> None:
@@ -273,60 +366,69 @@ def scenario_bulk(port: int, total: int = 300_000, chunk: int = 1000) -> None:
         line = (b"x" * (chunk - 1)) + b"\n"
         for i in range(total // chunk):
             client.sendall(line)
-            if i % 20 == 19:
-                time.sleep(0.01)  # paced like a chat, not a bulk copy
+            if paced and i % 20 == 19:
+                time.sleep(0.01)  # the scenario itself: paced like a chat, not a bulk copy
         thread.join(60)
         client.close()
         _recv_until(conn, b"never", 2.0)
         conn.close()
     finally:
         server.close()
-    time.sleep(0.05)
 
 
-def _stall(port: int, rcvbuf: int | None, chunk: bytes, limit: int, pace: float, when_full: float) -> None:
-    """A receiver that stops reading while the sender keeps sending (at most 1.5 s and
-    ``limit`` bytes): window full, zero window and probes; then it reads everything."""
+def _stall(port: int, rcvbuf: int | None, chunk: bytes, timeout: float = 15.0) -> None:
+    """A receiver that stops reading while the sender keeps sending: window full, zero
+    window and the sender's zero-window probes; then the receiver reads everything.
+
+    No timing: the sender writes until its socket blocks, then waits until the
+    kernel says (TCP_INFO's probes counter) that it has sent a zero-window probe.
+    """
+    from lab.net.tcpinfo import read_tcp_info
+
     server = LineServer(port, rcvbuf=rcvbuf)
     try:
         client = socket.create_connection(("127.0.0.1", port))
         conn = server.accept()
         client.setblocking(False)
         sent = 0
-        deadline = time.monotonic() + 1.5
-        while time.monotonic() < deadline and sent < limit:
+        deadline = time.monotonic() + timeout
+        while True:
             try:
                 sent += client.send(chunk)
-            except BlockingIOError:
-                time.sleep(when_full)  # the window is full: let it close, then probe
                 continue
-            time.sleep(pace)
-        time.sleep(0.6)  # the sender probes the zero window
-        conn.settimeout(3)
+            except BlockingIOError:
+                pass
+            info = read_tcp_info(client)
+            if info is not None and info.probes >= 1:
+                break   # the window is zero and the persist timer has fired
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"no zero-window probe after {timeout:.0f} s ({sent} bytes sent)")
+            time.sleep(0.005)
+        conn.settimeout(timeout)
         got = 0
         while got < sent:
             data = conn.recv(65536)
             if not data:
                 break
             got += len(data)
+        client.setblocking(True)
         client.close()
         _recv_until(conn, b"never", 1.0)
         conn.close()
     finally:
         server.close()
-    time.sleep(0.05)
 
 
 def scenario_zero_window(port: int) -> None:
     """A receiver with a tiny buffer stops reading: zero window, window full, probes."""
-    _stall(port, rcvbuf=4096, chunk=b"y" * 1000, limit=200_000, pace=0.002, when_full=0.002)
+    _stall(port, rcvbuf=4096, chunk=b"y" * 1000)
 
 
 def scenario_window_full_scaled(port: int) -> None:
     """The same stall with the default receive buffer: the window scale is not 0, so
     "window full" and "zero window" need the scale from the SYNs to be computed."""
     # no SO_RCVBUF: Linux offers a window scale in its SYN-ACK (shift 10 on this machine)
-    _stall(port, rcvbuf=None, chunk=b"z" * 16_000, limit=2_000_000, pace=0.0, when_full=0.01)
+    _stall(port, rcvbuf=None, chunk=b"z" * 16_000)
 
 
 def scenario_keepalive(port: int) -> None:
@@ -339,13 +441,12 @@ def scenario_keepalive(port: int) -> None:
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
         conn = server.accept()
         _say(client, conn, b"erin\n")
-        time.sleep(2.6)
+        time.sleep(2.6)  # the scenario itself: idle for two keepalive intervals (1 s each)
         client.close()
         _recv_until(conn, b"never", 1.0)
         conn.close()
     finally:
         server.close()
-    time.sleep(0.05)
 
 
 def scenario_udp(port: int) -> None:
@@ -364,7 +465,6 @@ def scenario_udp(port: int) -> None:
     finally:
         client.close()
         server.close()
-    time.sleep(0.05)
 
 
 @contextlib.contextmanager

@@ -47,7 +47,8 @@ def test_loopback_down_in_a_fresh_namespace_fails_with_the_fix():
 def test_loopback_up_in_a_fresh_namespace_passes():
     if not shutil.which("unshare"):
         pytest.skip("unshare (util-linux) is not installed")
-    done = subprocess.run(["unshare", "--net", "sh", "-c", f"ip link set lo up && exec {shlex.quote(sys.executable)} -m lab "
-                           "doctor --json"], capture_output=True, text=True, timeout=120)
+    up_then_doctor = f"ip link set lo up && exec {shlex.quote(sys.executable)} -m lab doctor --json"
+    done = subprocess.run(["unshare", "--net", "sh", "-c", up_then_doctor], capture_output=True, text=True,
+                          timeout=120)
     loopback = {c["name"]: c for c in json.loads(done.stdout)["checks"]}["loopback"]
     assert loopback["ok"], loopback

@@ -95,7 +95,8 @@ def test_the_walk_finds_the_numeric_options_of_every_command():
                      "sniff --duration", "load --clients", "load --rate", "compare --loss", "netlab up --loss",
                      "netlab up --rate", "tls init --days", "demo --width"):
         assert expected in found, f"the parser walk did not find {expected} (found: {sorted(found)})"
-    assert {argv[0] for argv, _, _ in TYPED} >= {"server", "client", "sniff", "load", "compare", "netlab", "tls", "demo"}
+    commands = {argv[0] for argv, _, _ in TYPED}
+    assert commands >= {"server", "client", "sniff", "load", "compare", "netlab", "tls", "demo"}, commands
 
 
 @pytest.mark.parametrize("case", OPTIONS, ids=_id)

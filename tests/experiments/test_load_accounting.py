@@ -151,3 +151,21 @@ def test_the_fast_token_pattern_agrees_with_the_wire_parser():
             fields = token.groups() if token else None
         found = _TOKEN_LINE.findall(raw)
         assert [tuple(f.decode() for f in m) for m in found] == ([fields] if fields else []), raw
+
+
+def test_stall_verdict_tells_a_freeze_from_a_drop_from_a_backlog_still_absorbed():
+    from lab.experiments.load.accounting import stall_verdict
+
+    seconds = [{"t": t, "deliveries": 100} for t in range(11)]
+    kept = {"registered": 1, "dropped": [], "names": ["S0"]}
+    dropped = {"registered": 1, "dropped": [("S0", "dropped: send queue exceeded")], "names": ["S0"]}
+    # deliveries stopped for good after second 2 of 10 and S0 was never dropped: frozen
+    frozen = stall_verdict(kept, seconds[:3], 10, 0.25)
+    assert frozen == {"state": "frozen", "last_delivery_second": 2, "kept": ["S0"], "dropped": []}
+    assert stall_verdict(kept, [], 10, 0.0)["state"] == "frozen"
+    assert stall_verdict(dropped, seconds, 10, 1.0)["state"] == "dropped"
+    assert stall_verdict(kept, seconds, 10, 1.0)["state"] == "absorbing"
+    # messages missing but deliveries went on to the end: not a freeze
+    assert stall_verdict(kept, seconds, 10, 0.9)["state"] == "degraded"
+    assert stall_verdict(kept, seconds[:10], 10, 0.9)["state"] == "degraded", "the last second may be partial"
+    assert stall_verdict({"registered": 0, "dropped": [], "names": []}, seconds, 10, 1.0) is None

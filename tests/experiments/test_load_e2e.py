@@ -15,6 +15,7 @@ def test_everything_arrives_once_in_order_on_the_naive_server(start_server):
                                        "--duration", "3", "--ramp", "1", "--json")
     assert status == 0, err
     assert report["connect"]["registered"] == 20 and report["connect"]["failed"] == 0
+    assert report["connect"]["bots"] == 0, "the naive server answers /bot with unknown-command: nobody is marked"
     assert report["messages_sent"] > 0
     assert report["expected"] == report["messages_sent"] * 19  # everyone else receives each message
     assert report["reach"] == 1.0
@@ -96,3 +97,24 @@ def test_bulk_clients_count_reach_and_order_while_only_timed_ones_give_latency(s
     assert 0 < report["latency_ms"]["samples"] < report["delivered"]
     # the bulk clients' deliveries are in the second-by-second timeline too
     assert sum(second["deliveries"] for second in report["timeline"]) == report["delivered"]
+
+
+def test_load_members_mark_themselves_and_stay_out_of_the_history(start_server):
+    # docs/PROTOCOL.md /bot: a classroom server under `chatlab load` must not hand
+    # every newcomer a history full of load tokens
+    from lab.peer import Peer
+
+    server = start_server()
+    with Peer(server.address, "alice") as alice:
+        alice.send("said before the load")
+        with Peer(server.address, "watcher") as watcher:
+            watcher.expect("said before the load")
+        status, report, err = chatlab_load(server.address[1], "--clients", "6", "--senders", "2", "--rate", "5",
+                                           "--duration", "1", "--ramp", "0.2", "--json")
+        assert status == 0, err
+        assert report["connect"]["bots"] == 6, "every load member sent /bot and the server said so"
+        assert report["delivered"] > 0, "marked members still reach everyone online"
+        with Peer(server.address, "newcomer") as newcomer:
+            newcomer.read(quiet=0.2)
+            assert [line.split(" ", 1)[1] for line in newcomer.history] == ["<alice> said before the load"], \
+                "the load's lines stay out of the history; alice's stays in"

@@ -10,9 +10,21 @@ import time
 class Peer:
     """One test client: ``send`` lines, ``expect`` lines matching a pattern."""
 
-    def __init__(self, address: tuple[str, int], name: str | None = None, timeout: float = 3.0) -> None:
+    def __init__(self, address: tuple[str, int], name: str | None = None, timeout: float = 3.0,
+                 receive_buffer: int | None = None) -> None:
         self.label = name or "peer"
-        self.sock = socket.create_connection(address, timeout=timeout)
+        if receive_buffer is None:
+            self.sock = socket.create_connection(address, timeout=timeout)
+        else:
+            # set before connect(): the window the SYN advertises (and its scale) follows the buffer
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+            self.sock.settimeout(timeout)
+            try:
+                self.sock.connect(address)
+            except OSError:
+                self.sock.close()
+                raise
         self.buffer = b""
         self.seen: list[str] = []  # every line received, in order
         self.closed_how: str | None = None  # "fin" / "rst" once the server closed

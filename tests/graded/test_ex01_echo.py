@@ -33,11 +33,6 @@ def test_open_listener_accepts_connections(impl):
         port = listener.getsockname()[1]
         story.step(f"read its address with getsockname(): {listener.getsockname()}")
         story.check(port != 0, "a real port chosen by the kernel (bind to port 0)", "port 0: the socket was never bound")
-        story.check(
-            listener.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) != 0,
-            "SO_REUSEADDR set (so a restarted server can bind the same port at once)",
-            "SO_REUSEADDR is 0",
-        )
         story.step(f"connected a client to 127.0.0.1:{port} WITHOUT calling accept()")
         try:
             client = socket.create_connection(("127.0.0.1", port), timeout=3)
@@ -104,19 +99,26 @@ def test_echo_once_echoes_and_reports_the_client(impl):
         close_quietly(client, listener)
 
 
-def _test_echo_server(listener: socket.socket) -> str:
+def _test_echo_server(listener: socket.socket, patience: float = 4.0) -> str:
     """The test's own echo server: echo one client, return how it ended."""
     conn, _ = listener.accept()
     with conn:
-        conn.settimeout(4)
+        conn.settimeout(patience)
         while True:
             try:
                 data = conn.recv(65536)
             except socket.timeout:
                 return "timeout: the client never closed its side"
+            except OSError as exc:
+                return f"{type(exc).__name__}: {exc}"
             if not data:
                 return "fin"
-            conn.sendall(data)
+            try:
+                conn.sendall(data)
+            except socket.timeout:
+                return f"timeout: the echo server's sendall waited {patience:.0f} s, because the client did not read"
+            except OSError as exc:
+                return f"{type(exc).__name__}: {exc}"
 
 
 def test_echo_client_gets_everything_back(impl):
@@ -140,6 +142,54 @@ def test_echo_client_gets_everything_back(impl):
             f"{len(got) if isinstance(got, bytes) else got!r} bytes",
             "one recv() returns only part of the data: loop until it returns b''",
         )
+    finally:
+        close_quietly(listener)
+
+
+SMALL_BUFFER = 64 * 1024  # the test server's SO_RCVBUF and SO_SNDBUF, so that 8 MiB surely exceed all buffers
+BIG = 8 * 2**20
+
+
+def test_echo_client_sends_and_receives_at_once(impl):
+    ex = load(impl, "ex01_echo")
+    story = Story("ex01_echo.echo_client with megabytes")
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # set on the listener, inherited by the accepted socket; a set size also stops the kernel growing it
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    story.step(f"started the test's own echo server on 127.0.0.1:{port}, with 64 KiB send and receive buffers")
+    server = Background(_test_echo_server, listener, 8.0)  # more patient than echo_client's 5 s timeout
+    payload = bytes(range(251)) * (BIG // 251 + 1)
+    payload = payload[:BIG]
+    try:
+        story.step(f'called echo_client("127.0.0.1", {port}, <8 MiB of data>): more than all the buffers on '
+                   "the way (your send and receive buffers, the server's) can hold")
+        try:
+            got = ex.echo_client("127.0.0.1", port, payload)
+        except Exception as exc:
+            error = exc
+        else:
+            error = None
+        if error is not None:
+            story.fail(
+                "all 8 MiB back: the echo comes back while you are still sending, so your client must "
+                "read while it sends",
+                f"it raised {type(error).__name__}: {error}; the test server ended with: "
+                f"{server.result if server.wait(9 if isinstance(error, socket.timeout) else 1) else 'still running'}",
+                "a deadlock: your receive buffer filled, the server's sendall waited, it stopped reading, and "
+                "your sendall waited for it. Send in one thread, receive in the other",
+            )
+        story.check(
+            got == payload,
+            f"all {len(payload)} bytes back, in order",
+            f"{len(got) if isinstance(got, bytes) else got!r} bytes",
+        )
+        story.check(server.wait(4) and server.result == "fin",
+                    "the test server to see your FIN after the data (shutdown(SHUT_WR) once everything is sent)",
+                    str(server.result))
     finally:
         close_quietly(listener)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 
 import pytest
@@ -30,8 +31,8 @@ def running_server(impl: str, story: Story):
                        "keep the listening socket in self.listener")
         story.step(f"the server listens on {address[0]}:{address[1]}")
 
-        def connect(name: str | None) -> Peer:
-            peer = Peer(address, name)
+        def connect(name: str | None, **options) -> Peer:
+            peer = Peer(address, name, **options)
             peers.append(peer)
             story.step(f"connected {name or 'a client'}" + (f" and sent its name {name!r}" if name else ""))
             return peer
@@ -101,8 +102,9 @@ def test_broadcast_reaches_everyone_but_the_sender(impl):
 def test_list_of_clients_follows_joins_and_leaves(impl):
     story = Story("ex03_broadcast: the list of clients")
     with running_server(impl, story) as (server, connect):
-        alice, bob = connect("alice"), connect("bob")
-        _joined(story, alice)
+        alice = connect("alice")
+        _joined(story, alice)  # alice is in the room before bob comes: she is told he joined
+        bob = connect("bob")
         _joined(story, bob)
         names = sorted(server.clients.values())
         story.step(f"read server.clients: {names}")
@@ -181,3 +183,85 @@ def test_many_clients_chatting_at_once(impl):
                 mine = [g for g in got if g.startswith(f"<{other}>")]
                 wanted = [f"<{other}> {other} line {k}" for k in range(5)]
                 story.check(mine == wanted, f"{peer.label} to receive {other}'s 5 lines once each, in order", mine)
+
+
+# The slow-member test: alice sends lines of LINE_BYTES in batches of BATCH; bob
+# must receive each batch before alice sends the next (so bob is never more than
+# one batch behind, and his own send queue never holds more than one batch).
+LINE_BYTES = 900
+BATCH = 50
+MAX_LINES = 12_000  # ~11 MB: far more than sleepy's kernel buffers plus any sane send queue
+BATCH_DEADLINE = 10.0  # generous, for a loaded machine: a working server needs milliseconds
+
+
+def _alice_line(n: int) -> str:
+    return f"line {n} " + "x" * (LINE_BYTES - 12)
+
+
+def _numbers_received(peer: Peer) -> list[int]:
+    return [int(line.split()[3]) for line in peer.seen if "<alice> line " in line]
+
+
+@pytest.mark.timeout(90)
+def test_a_member_that_stops_reading_is_dropped(impl):
+    story = Story("ex03_broadcast: a member that stops reading")
+    with running_server(impl, story) as (server, connect):
+        sleepy = connect("sleepy", receive_buffer=4096)
+        _joined(story, sleepy)
+        story.step("sleepy (receive buffer 4 KiB) read its welcome and then never read again")
+        bob, alice = connect("bob"), connect("alice")
+        _joined(story, bob)
+        _joined(story, alice)
+        bob.expect(TIME + r"\*\*\* alice joined$")
+        sent = 0
+        dropped_after = None  # how many lines alice had sent when bob saw sleepy leave
+        story.step(f"alice sent lines of {LINE_BYTES} bytes in batches of {BATCH}; after each batch, "
+                   f"the test waited (up to {BATCH_DEADLINE:.0f} s) for bob to receive it")
+        while sent < MAX_LINES:
+            for _ in range(BATCH):
+                alice.send(_alice_line(sent))
+                sent += 1
+            last = bob.expect(rf"<alice> line {sent - 1} ", timeout=BATCH_DEADLINE, start=max(0, len(bob.seen) - 2 * BATCH))
+            if last is None:
+                got = _numbers_received(bob)
+                story.fail(
+                    f"bob, who reads, to keep receiving alice's lines while sleepy does not read: "
+                    f"a bounded send, and the slow member dropped",
+                    f"bob received {len(got)} of the {sent} lines alice sent, then nothing for {BATCH_DEADLINE:.0f} s, "
+                    f"and sleepy {'was' if dropped_after else 'was not'} dropped. The room froze: sleepy's kernel "
+                    f"advertises a zero window, the server's send buffer for sleepy is full, and the server "
+                    f"waits in a send to sleepy instead of relaying alice",
+                    "never wait for one client while relaying: give each connection a bounded send queue "
+                    "and its own writer thread, offer lines with put_nowait, drop the member when it is full",
+                )
+            if dropped_after is None and any(re.search(r"\*\*\* sleepy left", line) for line in bob.seen):
+                dropped_after = sent
+            elif dropped_after is not None:
+                break  # one more batch after the drop went through: enough
+        story.step(f"alice sent {sent} lines ({sent * (LINE_BYTES + 2) // 1024} KiB)")
+        story.check(
+            dropped_after is not None,
+            "sleepy dropped once it fell too far behind, and the others told: "
+            "'HH:MM:SS *** sleepy left (dropped: send queue exceeded)'",
+            f"after {sent} lines ({sent * (LINE_BYTES + 2) // 2**20} MiB) sleepy was still a member; "
+            f"the server keeps everything for a client that never reads, and its memory grows without bound",
+            "give the send queue a maximum size (queue.Queue(MAX_QUEUED)) and drop the member when it is full",
+        )
+        leave = next(line for line in bob.seen if "*** sleepy left" in line)
+        story.check(re.search(TIME + r"\*\*\* sleepy left \(dropped: [^)]+\)$", leave) is not None,
+                    "the reason in the announcement: 'HH:MM:SS *** sleepy left (dropped: send queue exceeded)'", leave)
+        story.step(f"bob saw sleepy leave after alice's line {dropped_after - 1}")
+        got = _numbers_received(bob)
+        story.check(got == list(range(sent)),
+                    f"bob to receive every one of alice's {sent} lines, once each and in order",
+                    f"{len(got)} lines; first difference at position "
+                    + str(next((i for i, (a, b) in enumerate(zip(got, range(sent))) if a != b), min(len(got), sent))))
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and "sleepy" in server.clients.values():
+            time.sleep(0.05)
+        story.check("sleepy" not in server.clients.values(), "sleepy no longer in server.clients",
+                    sorted(server.clients.values()))
+        story.step("sleepy read at last: everything the kernels held for it, then the end of the connection")
+        how = sleepy.wait_closed(BATCH_DEADLINE)
+        story.check(how in ("fin", "rst"), "sleepy's connection closed by the server (after its buffered data)",
+                    f"{how}: the connection is still open")

@@ -59,13 +59,28 @@ def test_loss_counter(impl):
         story.check(got == wanted, f"{name} == {wanted} ({why})", f"{name} == {got!r}")
 
 
+def test_loss_at_the_end_needs_the_senders_count(impl):
+    ex = load(impl, "ex06_udp")
+    story = Story("ex06_udp.LossCounter: loss at the end of a run")
+    counter = ex.LossCounter()
+    for seq in (0, 1, 2, 4, 5):
+        story.call(f"add({seq})", counter.add, seq)
+    before = story.call("lost", lambda: counter.lost)
+    story.check(before == 1, "lost == 1 before the sender said anything: only 3 is a visible gap in 0..5", before)
+    story.call("sender_sent(9): the sender says it sent 0..8", counter.sender_sent, 9)
+    after = story.call("lost", lambda: counter.lost)
+    story.check(after == 4, "lost == 4: 3, and 6, 7, 8 after the highest number seen (the tail)", f"lost == {after}",
+                "once the sender's count is known, count every number below it that never arrived")
+
+
 class LossyForwarder:
     """The test's own 'network': forwards datagrams, dropping and duplicating some on purpose."""
 
     def __init__(self, to: tuple[str, int], drop: set[int], duplicate: set[int]) -> None:
         self.sock = _udp()
         self.to, self.drop, self.duplicate = to, drop, duplicate
-        self.count = 0
+        self.count = 0  # datagrams received from the sender
+        self.passed = 0  # datagrams sent on to the receiver (a duplicate counts twice)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -77,45 +92,50 @@ class LossyForwarder:
             except OSError:
                 return
             seq = self.count  # the n-th datagram forwarded, whatever the student numbered it
-            self.count += 1
-            if seq in self.drop:
-                continue
-            self.sock.sendto(data, self.to)
-            if seq in self.duplicate:
+            if seq not in self.drop:
                 self.sock.sendto(data, self.to)
+                self.passed += 1
+                if seq in self.duplicate:
+                    self.sock.sendto(data, self.to)
+                    self.passed += 1
+            self.count += 1
 
 
 def test_counting_loss_over_udp(impl):
     ex = load(impl, "ex06_udp")
     story = Story("ex06_udp: send_numbered + LossCounter through a lossy path")
     receiver = _udp()
-    drop = {n for n in range(100) if n % 10 == 3}
+    drop = {n for n in range(100) if n % 10 == 3} | {97, 98, 99}
     forwarder = LossyForwarder(receiver.getsockname(), drop, {50})
     sender = _udp()
     try:
         story.step(f"the test put a forwarder on {forwarder.sock.getsockname()} that drops datagrams "
-                   f"{sorted(drop)} and sends number 50 twice")
+                   f"{sorted(drop)} (the last three included) and sends number 50 twice")
         texts = [f"message {n}" for n in range(100)]
         nxt = story.call("send_numbered(sock, forwarder, ['message 0', ..., 'message 99'])",
                          ex.send_numbered, sender, forwarder.sock.getsockname(), texts)
         story.check(nxt == 100, "it to return 100, the next number", nxt)
         counter = ex.LossCounter()
         got = []
-        while True:
+        deadline = time.monotonic() + 5
+        # until the forwarder has handled all 100 and everything it passed on has arrived
+        while (forwarder.count < 100 or len(got) < forwarder.passed) and time.monotonic() < deadline:
             try:
                 data, _ = receiver.recvfrom(2048)
             except socket.timeout:
-                break
+                continue
             seq, text = ex.decode_datagram(data)
             got.append(seq)
             counter.add(seq)
-            if seq == 99:
-                break
-        story.step(f"the receiver got {len(got)} datagrams and fed their numbers to a LossCounter")
+        story.step(f"the receiver got {len(got)} datagrams (highest number {max(got, default=None)}) "
+                   "and fed their numbers to a LossCounter")
         story.check(sorted(set(got)) == [n for n in range(100) if n not in drop],
                     "the numbers 0..99 except the dropped ones (datagrams numbered 0, 1, 2, ... in order)", sorted(set(got)))
-        story.check(counter.lost == 10 and counter.duplicates == 1,
-                    "lost == 10 and duplicates == 1", f"lost == {counter.lost}, duplicates == {counter.duplicates}")
+        story.call(f"sender_sent({nxt}): what the sender says it sent", counter.sender_sent, nxt)
+        story.check(counter.lost == 13 and counter.duplicates == 1,
+                    "lost == 13 (10 gaps, and 97, 98, 99 after the highest number seen) and duplicates == 1",
+                    f"lost == {counter.lost}, duplicates == {counter.duplicates}",
+                    "the last three leave no gap: only the sender's count shows them")
     finally:
         close_quietly(receiver, forwarder.sock, sender)
 

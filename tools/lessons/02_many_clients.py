@@ -15,11 +15,12 @@ In this lesson you will:
 1. connect three clients and look at their **ephemeral ports**;
 2. see that every connection on the server uses the **same local port**;
 3. meet the **4-tuple** (client IP, client port, server IP, server port) that
-   names a connection;
+   names a connection, and the protocol that completes it;
 4. watch one chat message become three data segments on three connections.
 
 Exercises: [`exercises/ex03_broadcast.py`](../exercises/ex03_broadcast.py) (the threaded
-broadcast server and its list of clients) and, if not done yet,
+broadcast server, its list of clients, and what it does with one that stops
+reading: lesson 4) and, if not done yet,
 [`exercises/ex01_echo.py`](../exercises/ex01_echo.py). See [docs/EXERCISES.md](../docs/EXERCISES.md).
 """),
 ("code", r"""
@@ -47,6 +48,13 @@ nb.show(nb.table([{"client": name, "client address (ephemeral port)": f"{p.local
 ("md", r"""
 Each client got a different **ephemeral port**, chosen by its kernel when it
 called `connect()`. All three talk to the *same* server address and port.
+The capture saw the same in the three SYNs:
+"""),
+("code", r"""
+packets = cap.next_step()
+nb.check(nb.wire_claims.ephemeral_ports(packets, cap.streams), source=cap)
+"""),
+("md", r"""
 
 Now the server's side. Each time the server calls `accept()` it gets a *new
 socket* for one connection, and the address of the client at the other end.
@@ -78,6 +86,27 @@ the listening socket: that is how a new connection starts. Two connections can
 share three of the four numbers, never all four. (The rows where the
 *remote* port is the server's port are the clients' own sockets: both ends
 are on this machine.)
+
+Strictly, the key has a fifth part: the **protocol**. TCP and UDP have
+separate port spaces, so TCP port 5050 and UDP port 5050 are two different
+things. The kit relies on it: `chatlab server` and `chatlab server --udp`
+both use port 5050 by default, at the same time.
+
+**Predict:** can a UDP socket bind the port our TCP chat server listens on?
+"""),
+("code", r"""
+udp = lesson.close_later(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), "UDP socket")
+try:
+    udp.bind(("127.0.0.1", port))
+    bound = f"bound UDP {udp.getsockname()[0]}:{udp.getsockname()[1]} while TCP {port} listens"
+except OSError as error:
+    bound = None
+    print(f"bind() failed: {error}")
+nb.check(nb.Claim("a TCP and a UDP socket can use the same port number: the protocol is part of the key",
+                  bound is not None, bound or "the UDP bind failed"))
+"""),
+("md", r"""
+It can: to the kernel, "UDP port N" and "TCP port N" never collide.
 
 The same thing, on a bare socket (no chat server), in four lines:
 """),
@@ -122,8 +151,9 @@ finally:
     intruder.close()
 """),
 ("md", r"""
-Address already in use: the port is taken by alice's socket. (Clients almost
-never call `bind()`: `connect()` picks a free ephemeral port for them.)
+Address already in use: the port is taken by alice's socket (a *TCP* socket;
+a UDP socket could bind it, as above). Clients almost never call `bind()`:
+`connect()` picks a free ephemeral port for them.
 
 ## One message, three connections
 
@@ -136,7 +166,14 @@ cap.new()   # skip the packets of the three joins
 peers["alice"].send("hi everyone!")
 for name in ("bob", "carol"):
     print(name, "received:", peers[name].expect("hi everyone!")[-1])
-cap.show_new("one chat message");
+message = cap.show_new("one chat message")
+"""),
+("code", r"""
+carriers = [(a.stream, a.role) for a in message if b"hi everyone!" in a.segment.payload]
+nb.check(nb.Claim("alice's line crossed once to the server, then once on each other member's connection",
+                  sorted(carriers) == [(0, "client"), (1, "server"), (2, "server")],
+                  ", ".join(f"tcp{stream} from the {role}" for stream, role in carriers) or "not captured"),
+         source=cap)
 """),
 ("md", r"""
 One data segment from alice to the server on her connection, then one from
@@ -158,13 +195,15 @@ cap.summary()
 * A client's port is an **ephemeral port** chosen by its kernel at `connect()`.
 * `accept()` returns a **new socket** per connection; all of them have the
   server's port as their local port.
-* A connection is named by its **4-tuple**; the kernel uses it to deliver
-  each segment to the right socket.
+* A connection is named by its **4-tuple** (plus the protocol: TCP and UDP
+  ports are separate); the kernel uses it to deliver each segment to the
+  right socket.
 
 ## Exercises
 
 * [`exercises/ex03_broadcast.py`](../exercises/ex03_broadcast.py): the accept loop, a thread per
-  client and the shared list of clients.
+  client, the shared list of clients, and a bounded send that drops a member
+  who stops reading (lesson 4 shows why).
   Test: `python -m pytest tests/graded/test_ex03_broadcast.py`.
 * In class: run `chatlab server` and let everyone connect with
   `chatlab client SERVER-IP --name NAME`; the server's log shows each

@@ -1,8 +1,10 @@
 """Decisions and accounting of the TCP-vs-UDP experiment (sans-I/O).
 
 The scripted messages and how to recognise them, what arrived of what was
-sent, what UDP should deliver at a given loss, the seeded drop-or-pass of
-the loopback relay, and TCP retransmissions counted in a capture.  No
+sent, what UDP should deliver at a given loss, the seeded fate of each
+datagram on the loopback relay (dropped, duplicated, delayed), and
+retransmissions counted in a capture (TCP's, and the reliable UDP
+transfer's).  No
 sockets, no threads, no processes: the halves feed these with what they saw.
 """
 
@@ -11,6 +13,8 @@ from __future__ import annotations
 import math
 import random
 import re
+from dataclasses import dataclass
+from typing import NamedTuple
 
 PORT = 5050
 SENDER, RECEIVER = "sender", "receiver"
@@ -21,13 +25,19 @@ def message_text(index: int) -> str:
     return f"m{index:05d} the quick brown fox jumps over the lazy dog"
 
 
-_MESSAGE = re.compile(r"<" + SENDER + r"> m(\d{5}) ")
+_TEXT = re.compile(r"m(\d{5}) ")
+
+
+def text_index(text: str) -> int | None:
+    """The index of a scripted message from its text (as ``message_text`` made it), or None."""
+    found = _TEXT.match(text)
+    return int(found.group(1)) if found else None
 
 
 def message_index(server_line: str) -> int | None:
-    """The index of a scripted message in a server line, or None."""
-    found = _MESSAGE.search(server_line)
-    return int(found.group(1)) if found else None
+    """The index of a scripted message in a server line (``<sender> m00042 ...``), or None."""
+    _, said, text = server_line.partition(f"<{SENDER}> ")
+    return text_index(text) if said else None
 
 
 def percentiles(values: list[float]) -> dict:
@@ -93,25 +103,68 @@ def binomial_bounds(n: int, p: float, sigmas: float = 6.0) -> tuple[int, int]:
     return max(0, math.floor(mean - sigmas * sd)), min(n, math.ceil(mean + sigmas * sd))
 
 
-class LossDecision:
-    """Drop or pass, seeded: the same seed gives the same drops (the loopback relay).
+@dataclass(frozen=True)
+class Impairments:
+    """What a lossy path does to datagrams, in percent of datagrams and in seconds.
 
-    ``flow`` names one direction of one client's traffic; each flow has its
-    own generator, so the drops of a flow do not depend on how the threads
-    happened to interleave the flows: the same seed gives the same result.
+    ``loss``: dropped; ``duplicate``: delivered twice; ``reorder``: held
+    back ``reorder_delay`` seconds longer than the others, so the ones sent
+    after them overtake them; ``delay``: the time every datagram takes to
+    cross (one way).
     """
 
-    def __init__(self, percent: float, seed: int | None, flow: str = ""):
-        self.percent = percent
-        self.rng = random.Random(f"{seed}:{flow}")
-        self.decisions = 0
-        self.drops = 0
+    loss: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    delay: float = 0.0
+    reorder_delay: float = 0.02
 
-    def drop(self) -> bool:
+    def __post_init__(self) -> None:
+        for name in ("loss", "duplicate", "reorder"):
+            if not 0 <= getattr(self, name) <= 100:
+                raise ValueError(f"{name} is a percentage, 0 to 100, not {getattr(self, name)}")
+        if self.delay < 0 or self.reorder_delay < 0:
+            raise ValueError("delays are 0 s or more")
+
+
+class Fate(NamedTuple):
+    """What happens to one datagram: dropped, or delivered COPIES times after DELAY seconds."""
+
+    dropped: bool
+    copies: int
+    delay: float
+
+
+class PathDecision:
+    """The fate of each datagram of one flow, seeded: the same seed gives the same fates, in the same order.
+
+    ``flow`` names one direction of one client's traffic ("0:up"); each flow
+    has its own generator, so the fates of a flow do not depend on how the
+    threads happened to interleave the flows.  Every datagram draws the same
+    three numbers whatever the settings, so a seed drops the same datagrams
+    at 10 % loss with or without duplication and reordering.
+    """
+
+    def __init__(self, impairments: Impairments, seed: int | None, flow: str = ""):
+        self.impairments = impairments
+        self.rng = random.Random(f"{seed}:{flow}")
+        self.decisions = self.drops = self.duplicates = self.reordered = 0
+
+    def next(self) -> Fate:
+        """The fate of the next datagram of this flow."""
+        path = self.impairments
+        lose, twice, late = self.rng.random() * 100, self.rng.random() * 100, self.rng.random() * 100
         self.decisions += 1
-        dropped = self.rng.random() * 100 < self.percent
-        self.drops += dropped
-        return dropped
+        if lose < path.loss:
+            self.drops += 1
+            return Fate(True, 0, 0.0)
+        copies = 2 if twice < path.duplicate else 1
+        self.duplicates += copies - 1
+        delay = path.delay
+        if late < path.reorder:
+            self.reordered += 1
+            delay += path.reorder_delay
+        return Fate(False, copies, delay)
 
 
 def count_retransmissions(segments) -> dict:
@@ -148,3 +201,38 @@ def count_retransmissions(segments) -> dict:
             by_flow[key] = by_flow.get(key, 0) + 1
         highest[flow] = max(top or 0, end)
     return {"retransmissions": retrans, "segments_with_data": segments_with_data, "by_flow": by_flow}
+
+
+def count_reliable_on_wire(segments, sender: str) -> dict:
+    """The reliable UDP transfer in a capture: its datagrams and ACKs per flow, and retransmissions (pure).
+
+    A SYN, DATA or FIN whose number was already seen in the same flow is a
+    retransmission.  ``sender`` is the sending host's address: its flow is
+    the first leg (sender -> forwarder), where the capture sees every copy
+    the sender sent, so ``from_sender`` there equals the sender's own count;
+    on the second leg (forwarder -> receiver) only the copies that survived
+    the first crossing appear.  Datagrams of other formats are not counted.
+    """
+    from lab.udp.reliable import ACK, BYE, decode
+
+    flows: dict[str, dict] = {}
+    seen: dict[str, set] = {}
+    for seg in segments:
+        if seg.proto != "udp":
+            continue
+        got = decode(seg.payload)
+        if got is None:
+            continue
+        key = f"{seg.src}:{seg.sport}->{seg.dst}:{seg.dport}"
+        flow = flows.setdefault(key, {"datagrams": 0, "acks": 0, "retransmissions": 0, "src": seg.src})
+        flow["datagrams"] += 1
+        if got.kind == ACK:
+            flow["acks"] += 1
+        elif got.kind != BYE:
+            numbers = seen.setdefault(key, set())
+            if got.number in numbers:
+                flow["retransmissions"] += 1
+            numbers.add(got.number)
+    return {"datagrams": sum(f["datagrams"] for f in flows.values()),
+            "retransmissions_from_sender": sum(f["retransmissions"] for f in flows.values() if f["src"] == sender),
+            "by_flow": {key: {k: v for k, v in f.items() if k != "src"} for key, f in flows.items()}}

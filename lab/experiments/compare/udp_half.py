@@ -1,18 +1,11 @@
-"""The UDP half of the experiment (I/O): the scripted chat over the lab's UdpChatServer.
-
-Also the lossy UDP relay on loopback that stands in for the router without root.
-"""
+"""The UDP half of the experiment (I/O): the scripted chat over the lab's UdpChatServer."""
 
 from __future__ import annotations
 
-import select
-import socket
-import threading
 import time
 from typing import Callable
 
-from lab.experiments.compare.accounting import (PORT, RECEIVER, SENDER, DeliveryAccount, LossDecision, message_index,
-                                    message_text)
+from lab.experiments.compare.accounting import PORT, RECEIVER, SENDER, DeliveryAccount, message_index, message_text
 
 UDP_DRAIN_TIME = 1.0  # after the last UDP message: nothing will be repaired, just let stragglers in
 
@@ -85,69 +78,3 @@ def run_udp_half(server_ns: Callable, client_ns: Callable[[int], Callable], serv
         "at_server": upstream.upstream.to_dict() if upstream else None,
     }
     return result
-
-
-class LossyUdpRelay:
-    """A UDP relay on loopback that drops a seeded random share of datagrams, both ways.
-
-    Clients send to ``address``; for each client the relay uses its own
-    upstream socket, so the server still sees one address per client.
-    """
-
-    def __init__(self, server: tuple[str, int], loss: float, seed: int | None, host: str = "127.0.0.1"):
-        self.server = server
-        self.loss, self.seed = loss, seed
-        self._decisions: dict[str, LossDecision] = {}
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((host, 0))
-        self.address = self.sock.getsockname()
-        self.enabled = False
-        self._up: dict[tuple, socket.socket] = {}
-        self._down: dict[socket.socket, tuple] = {}
-        self._order: dict[tuple, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="lossy-relay", daemon=True)
-        self._thread.start()
-
-    @property
-    def decisions(self) -> int:
-        return sum(d.decisions for d in self._decisions.values())
-
-    @property
-    def drops(self) -> int:
-        return sum(d.drops for d in self._decisions.values())
-
-    def _maybe(self, sock: socket.socket, data: bytes, to: tuple, flow: str) -> None:
-        if self.enabled:
-            decide = self._decisions.setdefault(flow, LossDecision(self.loss, self.seed, flow))
-            if decide.drop():
-                return
-        try:
-            sock.sendto(data, to)
-        except OSError:
-            pass
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            ready, _, _ = select.select([self.sock, *self._down], [], [], 0.1)
-            for s in ready:
-                try:
-                    data, source = s.recvfrom(65535)
-                except OSError:
-                    continue
-                if s is self.sock:
-                    up = self._up.get(source)
-                    if up is None:
-                        up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                        up.bind((self.address[0], 0))
-                        self._up[source], self._down[up] = up, source
-                        self._order[source] = len(self._order)  # clients numbered as they appear
-                    self._maybe(up, data, self.server, f"{self._order[source]}:up")
-                else:
-                    self._maybe(self.sock, data, self._down[s], f"{self._order[self._down[s]]}:down")
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        for s in [self.sock, *self._down]:
-            s.close()

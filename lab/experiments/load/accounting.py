@@ -263,3 +263,46 @@ def reach(results: list[ReceiverResult], sent: dict[int, int], sender_of: dict[i
         "duplicates": sum(r.duplicates for r in results),
         "out_of_order": sum(r.out_of_order for r in results),
     }
+
+
+# -- what a stalled client did to the room --------------------------------------------
+
+
+def stall_verdict(stalled: dict, timeline: list[dict], duration: float, reach_share: float | None) -> dict | None:
+    """What the stalled clients did to the server, from the report's numbers; None without stalled clients.
+
+    ``stalled``: the report's stalled section (``registered``, ``dropped``
+    as (name, reason) pairs, ``names``); ``timeline``: deliveries per second
+    of sending (seconds with none are absent); ``duration``: seconds of
+    sending.  The state is one of:
+
+    * ``frozen``: no stalled client was dropped, some messages never
+      arrived, and deliveries stopped for good at least a second before the
+      senders stopped: the server stopped delivering to *everybody* because
+      one client stopped reading;
+    * ``dropped``: the server dropped every stalled client and everyone else
+      received every message (what a server should do);
+    * ``absorbing``: nobody missed anything and no stalled client was dropped
+      yet: the server (or its kernel) still buffers their backlog;
+    * ``degraded``: anything else (some messages lost, no clear freeze).
+
+    >>> stall_verdict({"registered": 1, "dropped": [], "names": ["S1"]},
+    ...               [{"t": 0, "deliveries": 9}, {"t": 2, "deliveries": 3}], 10, 0.3)["state"]
+    'frozen'
+    """
+    if not stalled.get("registered"):
+        return None
+    dropped = {name for name, _ in stalled.get("dropped", [])}
+    kept = [name for name in stalled.get("names", []) if name not in dropped]
+    active = [entry["t"] for entry in timeline if entry["deliveries"] and entry["t"] < duration]
+    last = max(active) if active else None
+    complete = reach_share is not None and reach_share >= 1.0
+    if kept and not complete and (last is None or last + 1 < duration):
+        state = "frozen"
+    elif not kept and complete:
+        state = "dropped"
+    elif kept and complete:
+        state = "absorbing"
+    else:
+        state = "degraded"
+    return {"state": state, "last_delivery_second": last, "kept": kept, "dropped": sorted(dropped)}

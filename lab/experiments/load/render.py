@@ -20,12 +20,18 @@ def render(report: dict, console) -> None:
     table.add_column(style="bold")
     table.add_column()
     table.add_row("load", f"{cfg['clients']} clients, {cfg['senders']} senders x {cfg['rate']:g} msg/s "
-                  f"for {cfg['duration']:g} s" + (f", {cfg['stalled']} stalled" if cfg["stalled"] else ""))
+                  f"for {cfg['duration']:g} s" + (f", {cfg['stalled']} stalled" if cfg["stalled"] else "")
+                  + (f", messages of {cfg['size']:,} bytes" if cfg["size"] else ""))
     connected = (f"{con['registered']:,} of {con['clients']:,} in {con['seconds']:.1f} s "
                  f"(p50 {_num(con['p50_ms'], '{:.1f}')} ms, max {_num(con['max_ms'], '{:.1f}')} ms)")
     if con["failed"]:
         connected += f", [red]{con['failed']} failed[/red]"
     table.add_row("connected", connected)
+    if con.get("bots") == con["registered"]:
+        table.add_row("history", "every client sent /bot: the server keeps their messages out of its history")
+    else:
+        table.add_row("history", f"[yellow]{con['registered'] - con.get('bots', 0):,} clients not marked as bots "
+                      "(the server has no /bot): their messages enter its history, and newcomers get them[/yellow]")
     for name, error in con["failures"][:3]:
         table.add_row("", f"[red]{name}: {error}[/red]")
     table.add_row("sent", f"{report['messages_sent']:,} messages")
@@ -66,6 +72,52 @@ def render(report: dict, console) -> None:
     if report["workers_reported"] < cpu["processes"]:
         table.add_row("warning", f"[red]only {report['workers_reported']} of {cpu['processes']} worker processes reported[/red]")
     console.print(table)
+    if report.get("verdict"):
+        console.print(explain_verdict(report))
+
+
+def explain_verdict(report: dict):
+    """The verdict on the stalled clients as a paragraph (rich Text): what happened, why, how to see it."""
+    from rich.text import Text
+
+    verdict, stalled = report["verdict"], report["stalled"]
+    port, duration = report["target"]["port"], report["config"]["duration"]
+    unread = stalled.get("unread_bytes", {})
+    kept = verdict["kept"]
+    who = ", ".join(kept) or "the stalled client"
+    left = "; ".join(f"{name} has {unread[name]:,} bytes unread" for name in kept if name in unread)
+    text = Text()
+    if verdict["state"] == "frozen":
+        last = verdict["last_delivery_second"]
+        when = "from the start" if last is None else f"after second {last} of {duration:g}"
+        text.append("FROZEN: ", style="bold red")
+        text.append(
+            f"{when} no client received anything more, although only {who} stopped reading, and the server "
+            f"never dropped {'it' if len(kept) == 1 else 'them'}"
+            + (f" ({left}: its receive buffer is full, so its TCP advertises a zero window)" if left else "")
+            + ". That is what a server does that calls a blocking sendall() while it holds a lock (the tutorial "
+              f"design, lab/tcp/naive_server.py): the thread sending to {kept[0] if kept else 'it'} blocks once "
+              "the kernel's send buffer for that connection is full, and every other thread waits for the lock. "
+              f"See it while it lasts: `ss -tn 'sport = :{port}'` (that connection keeps a full Send-Q, and the "
+              "senders' connections a growing Recv-Q: nobody reads them any more) and "
+              f"`chatlab sniff --port {port}` (the server's zero-window probes).")
+    elif verdict["state"] == "dropped":
+        reasons = "; ".join(f"{name} ({why})" for name, why in stalled["dropped"])
+        in_order = report["duplicates"] == 0 and report["out_of_order"] == 0
+        text.append("HEALTHY: ", style="bold green")
+        text.append(f"the server dropped the stalled client{'s' if len(stalled['dropped']) > 1 else ''} "
+                    f"{reasons} and every other client received every message"
+                    + (", once and in order." if in_order else "."))
+    elif verdict["state"] == "absorbing":
+        text.append("Not frozen (yet): ", style="bold yellow")
+        text.append(f"{who} stopped reading, but the server still buffers the backlog"
+                    + (f" ({left})" if left else "") + " and everyone else received everything. More --senders, "
+                    "a bigger --size or a longer --duration fill the buffers sooner.")
+    else:
+        text.append("Degraded: ", style="bold yellow")
+        text.append(f"some messages did not arrive (reach {report['reach']:.4f}) but deliveries did not stop for "
+                    "good; the second-by-second timeline (--json) shows when.")
+    return text
 
 
 def _styled_count(n: int) -> str:

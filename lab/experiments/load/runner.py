@@ -3,8 +3,9 @@
 Phases (every one bounded in time; a hard deadline ends the run whatever
 happens, so `chatlab load` always stops by itself):
 
-1. *connect*: the clients connect on a ramp (client i at T0 + i x ramp / N)
-   and register a name; stalled clients come last.
+1. *connect*: the clients connect on a ramp (client i at T0 + i x ramp / N),
+   register a name and mark themselves with ``/bot`` (their messages stay
+   out of the server's history); stalled clients come last.
 2. *send*: the senders send ``rate`` messages per second each, for
    ``duration`` seconds, every message carrying a token (see accounting.py).
 3. *drain*: receiving goes on until nothing has arrived for ``idle``
@@ -21,7 +22,7 @@ import string
 import time
 from dataclasses import asdict, dataclass
 
-from lab.experiments.load.accounting import Histogram, ReceiverResult, reach
+from lab.experiments.load.accounting import Histogram, ReceiverResult, reach, stall_verdict
 from lab.experiments.load.worker import worker_main
 from lab.net.sockopts import raise_fd_limit
 
@@ -45,6 +46,7 @@ class LoadConfig:
     ramp: float = 2.0  # seconds over which the clients connect
     stalled: int = 0  # extra clients that never read
     stalled_rcvbuf: int = 4096  # their SO_RCVBUF
+    stalled_mss: int = 1460  # the MSS their SYN announces (TCP_MAXSEG): Ethernet's, not loopback's 65,483
     size: int = 0  # pad messages to this many bytes
     processes: int = 0  # worker processes; 0 = choose
     connect_timeout: float = 10.0
@@ -157,7 +159,7 @@ def run_load(cfg: LoadConfig, progress=None) -> dict:
             wcfg = {
                 "addr": addr, "run": run, "clients": plan[w::workers], "total_clients": len(plan),
                 "ramp": cfg.ramp, "rate": cfg.rate, "senders": max(1, cfg.senders), "size": cfg.size,
-                "stalled_rcvbuf": cfg.stalled_rcvbuf, "connect_timeout": cfg.connect_timeout,
+                "stalled_rcvbuf": cfg.stalled_rcvbuf, "stalled_mss": cfg.stalled_mss, "connect_timeout": cfg.connect_timeout,
                 "idle_ns": int(cfg.idle * 1e9), "hard_deadline_ns": hard_deadline_ns,
                 "kernel_timestamps": cfg.kernel_timestamps, "timed_every": cfg.timed_step(),
             }
@@ -219,6 +221,8 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
     latency, read_lag = Histogram(), Histogram()
     receivers: list[ReceiverResult] = []
     left, stalled, closed, failed, connect_ms = set(), [], [], [], []
+    bots = 0
+    stalled_unread: dict[str, int] = {}
     cpu_window = cpu_user = cpu_sys = 0.0
     kernel_ts = timed = 0
     timeline: dict[int, list[int]] = {}
@@ -230,9 +234,11 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
                       for x in r["receivers"]]
         left.update(tuple(x) for x in r["left"])
         stalled += r["stalled"]
+        stalled_unread.update(r["stalled_unread"])
         closed += [tuple(x) for x in r["closed_during_run"]]
         failed += [tuple(x) for x in r["failed"]]
         connect_ms += r["connect_ms"]
+        bots += r["bots"]
         cpu_window += r["cpu_window_s"]
         kernel_ts += r["kernel_timestamps"]
         timed += r["timed_receivers"]
@@ -247,6 +253,12 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
     window = (end_ns - start_ns) / 1e9
     stalled_names = {c["name"] for c in plan if c["role"] == "stalled"}
     stalled_left = sorted({(n, why) for n, why in left if n in stalled_names})
+    timeline_rows = [
+        {"t": second - start_ns // 1_000_000_000, "deliveries": count, "max_ms": round(worst / 1000, 1)}
+        for second, (count, worst) in sorted(timeline.items())
+    ]
+    stalled_section = {"count": cfg.stalled, "registered": len(stalled), "names": sorted(stalled),
+                       "dropped": stalled_left, "unread_bytes": stalled_unread}
     return {
         "target": {"host": cfg.host, "address": addr[0], "port": addr[1]},
         "config": asdict(cfg) | {"processes": workers},
@@ -260,6 +272,8 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
             "seconds": round(connect_wall, 3),
             "p50_ms": _pct(connect_ms, 50),
             "max_ms": max(connect_ms) if connect_ms else None,
+            # members marked with /bot: the server keeps their messages out of its history
+            "bots": bots,
         },
         "messages_sent": sum(sent.values()),
         "deliveries_per_s": round(counts["delivered"] / window, 1) if window else None,
@@ -282,12 +296,11 @@ def _report(cfg, plan, run, addr, workers, ready, done, start_ns, end_ns, finish
                         "max": _ms(read_lag.max_us if read_lag.total else None)},
         # second by second from the start of sending: deliveries and the slowest one,
         # to see *when* a server stalled (a freeze, a garbage collection, a burst)
-        "timeline": [
-            {"t": second - start_ns // 1_000_000_000, "deliveries": count, "max_ms": round(worst / 1000, 1)}
-            for second, (count, worst) in sorted(timeline.items())
-        ],
+        "timeline": timeline_rows,
         "closed_by_server": {"count": len(closed), "examples": closed[:5]},
-        "stalled": {"count": cfg.stalled, "registered": len(stalled), "dropped": stalled_left},
+        "stalled": stalled_section,
+        # what the stalled clients did to the room: frozen, dropped, absorbing, degraded (accounting.stall_verdict)
+        "verdict": stall_verdict(stalled_section, timeline_rows, cfg.duration, counts["reach"]),
         "workers_reported": len(results),
         "load_cpu": {
             "seconds": round(cpu_window, 3),

@@ -38,17 +38,18 @@ from __future__ import annotations
 import errno
 import resource
 import select
+import socket
 import struct
 import sys
-import socket
 import time
 from dataclasses import dataclass, field
 
 from lab.chat import wire
 from lab.experiments.load.accounting import Histogram, Receiver, make_message
-from lab.net.sockopts import family_for, raise_fd_limit
+from lab.net.sockopts import family_for, raise_fd_limit, unread_bytes
 
-CONNECTING, HELLO, WELCOME, READY, CLOSED, FAILED = range(6)
+CONNECTING, HELLO, WELCOME, BOT, READY, CLOSED, FAILED = range(7)
+JOINING = (CONNECTING, HELLO, WELCOME, BOT)  # on the way to READY
 
 # Linux kernel receive timestamps: with SO_TIMESTAMPNS on, recvmsg() also returns
 # when the data reached the socket (CLOCK_REALTIME, struct timespec), so the
@@ -82,6 +83,7 @@ class Client:
     handshake: bytes = b""
     started_ns: int = 0
     connect_ns: int = 0  # time from connect() to --- welcome
+    bot: bool | None = None  # True: the server took /bot (lines kept out of history); False: it has no /bot
     error: str = ""
     rx: Receiver | None = None
     seq: int = 0
@@ -119,6 +121,7 @@ class Worker:
         self.next_due_ns = 0  # when _send_due next has something to send
         self.next_sweep_ns = 0
         self.unparsed = 0  # bytes in the bulk clients' chunks
+        self.stalled_unread: dict[str, int] = {}  # at the end of sending: what each stalled client left unread
 
     # -- pipe to the parent ------------------------------------------------
 
@@ -160,9 +163,15 @@ class Worker:
             return
         sock.setblocking(False)
         if c.role == "stalled":
-            # a small receive buffer: the stalled client's TCP window closes after a
-            # few KiB, so what it does not read piles up in the *server*
+            # A small receive buffer: the stalled client's TCP window closes after a
+            # few KiB, so what it does not read piles up in the *server*.  And the
+            # MSS of an Ethernet LAN in its SYN: the server's kernel sizes its send
+            # buffer for this connection from the MSS (about 20 segments' worth),
+            # so on loopback (MSS 65,483) it would grow to ~4 MiB and absorb
+            # minutes of chat; with 1,460 it holds ~100-300 KiB, as on a classroom
+            # network, and a blocking sendall() to this client blocks within seconds.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.cfg["stalled_rcvbuf"])
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, self.cfg.get("stalled_mss", 1460))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         c.sock = sock
         c.started_ns = time.time_ns()
@@ -197,7 +206,14 @@ class Worker:
         self.ep.modify(c.sock.fileno(), select.EPOLLIN)
 
     def _handshake(self, c: Client, data: bytes) -> None:
-        """Join: the hello, our name (another if it is taken), the welcome; lines read by lab.chat.wire."""
+        """Join: the hello, our name (another if it is taken), the welcome, then ``/bot``.
+
+        ``/bot`` (docs/PROTOCOL.md) marks a member as a program: the server
+        keeps its messages out of the history, so a classroom server under
+        load does not hand newcomers 20 lines of tokens.  A server without
+        it (the naive one, a student's) answers ``unknown-command``, and the
+        load goes on without the mark.  Lines are read by lab.chat.wire.
+        """
         c.handshake += data
         while b"\n" in c.handshake:
             raw, c.handshake = c.handshake.split(b"\n", 1)
@@ -208,6 +224,15 @@ class Worker:
                 c.sock.send(f"{c.name}\n".encode())
                 c.state = WELCOME
             elif c.state == WELCOME and line.kind == "info" and line.code == "welcome":
+                c.connect_ns = time.time_ns() - c.started_ns
+                c.sock.send(b"/bot\n")
+                c.state = BOT
+            elif c.state == BOT and line.kind == "info" and line.code == "bot":
+                c.bot = True
+                self._ready(c)
+                return
+            elif c.state == BOT and line.kind == "error" and line.code == "unknown-command":
+                c.bot = False
                 self._ready(c)
                 return
             elif c.state == WELCOME and line.kind == "error" and line.code == "name-taken" and c.attempt < 5:
@@ -222,7 +247,6 @@ class Worker:
 
     def _ready(self, c: Client) -> None:
         c.state = READY
-        c.connect_ns = time.time_ns() - c.started_ns
         rest, c.handshake = c.handshake, b""
         if c.role == "stalled":
             # never read again: stop watching the socket, keep it open
@@ -341,7 +365,7 @@ class Worker:
 
     def _ended(self, c: Client, error: str) -> None:
         """The server closed (FIN) or reset (RST) this client's connection."""
-        if c.state in (HELLO, WELCOME):
+        if c.state in JOINING:
             self._fail(c, error)
             return
         c.state = CLOSED
@@ -373,9 +397,9 @@ class Worker:
                     timeout_ns = min(timeout_ns, self.pending[0].connect_at_ns - now)
                 deadline = self.cfg["connect_timeout"] * 1e9
                 for c in self.clients:
-                    if c.state in (CONNECTING, HELLO, WELCOME) and c.sock is not None and now - c.started_ns > deadline:
+                    if c.state in JOINING and c.sock is not None and now - c.started_ns > deadline:
                         self._fail(c, "no welcome within the connect timeout")
-                if not ready_sent and not self.pending and all(c.state not in (CONNECTING, HELLO, WELCOME) for c in self.clients):
+                if not ready_sent and not self.pending and all(c.state not in JOINING for c in self.clients):
                     self.conn.send(("ready", self._connect_summary()))
                     ready_sent = True
             if self.phase == "running":
@@ -383,6 +407,7 @@ class Worker:
                 if now >= end_ns:
                     if self.cpu_at_end is None:
                         self.cpu_at_end = _cpu()
+                        self.stalled_unread = self._unread_of_stalled()
                     idle = now - max(self.last_token_ns, end_ns)
                     if now >= drain_ns or idle > self.cfg["idle_ns"]:
                         break
@@ -463,11 +488,23 @@ class Worker:
         for c in self.clients:
             self._close(c)
 
+    def _unread_of_stalled(self) -> dict[str, int]:
+        """Bytes waiting unread in each stalled client's socket (FIONREAD: counted, not read)."""
+        unread = {}
+        for c in self.clients:
+            if c.role == "stalled" and c.state == READY and c.sock is not None:
+                try:
+                    unread[c.name] = unread_bytes(c.sock)
+                except OSError:
+                    pass
+        return unread
+
     def _connect_summary(self) -> dict:
         registered = [c for c in self.clients if c.state in (READY, CLOSED)]
         return {
             "registered": len(registered),
             "failed": [(c.name, c.error) for c in self.clients if c.state == FAILED],
+            "bots": sum(1 for c in registered if c.bot),
         }
 
     def _result(self) -> dict:
@@ -494,9 +531,11 @@ class Worker:
             "timed_receivers": sum(1 for c in self.clients if c.rx is not None and not c.bulk),
             "left": sorted(left),
             "stalled": [c.name for c in self.clients if c.role == "stalled" and c.state == READY],
+            "stalled_unread": self.stalled_unread,
             "closed_during_run": [(c.name, c.error) for c in self.clients if c.closed_during_run],
             "failed": [(c.name, c.error) for c in self.clients if c.state == FAILED],
-            "connect_ms": sorted(c.connect_ns / 1e6 for c in self.clients if c.connect_ns),
+            "connect_ms": sorted(c.connect_ns / 1e6 for c in self.clients if c.connect_ns and c.state in (READY, CLOSED)),
+            "bots": sum(1 for c in self.clients if c.bot and c.state in (READY, CLOSED)),
             # user and system (kernel) CPU over the sending window: on loopback most of
             # it is the kernel's TCP work for ~100,000 segments/s, not Python
             "cpu_window_user_s": end_cpu[0] - self.cpu_at_go[0] if self.go else 0.0,
