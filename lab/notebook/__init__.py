@@ -41,8 +41,8 @@ and the tests use.
 - ``sockets``     the kernel's socket table, TCP states, bind(), free ports
 - ``capture``     live capture, or a RECORDED one replayed step by step
 - ``lesson``      ``Lesson``: starts everything, cleans all of it up
-- ``bytestream``, ``nagle``, ``slowreader``, ``datagrams``, ``tcp_vs_udp``, ``repair``, ``tls``: one
-  lesson's experiments each
+- ``bytestream``, ``nagle``, ``slowreader``, ``datagrams``, ``tcp_vs_udp``, ``repair``, ``tls``,
+  ``microscope`` (lesson 8: ``from lab.notebook import microscope``): one lesson's experiments each
 - ``handcraft``   lesson 9: packets made by hand (lab.craft), live or recorded
 - ``claims``      ``check()``: the lesson's statements, tested on the packets just captured
 - ``wire_claims`` what the lessons claim about TCP and UDP packets (sans-I/O)
@@ -58,7 +58,7 @@ from lab.notebook.lesson import Lesson
 from lab.notebook.settings import FORCE_RECORDED_ENV, HOST, LESSON_DATA, NETLAB_PREFIX, RECORD_ENV, SETTLE
 from lab.notebook.slowreader import SlowReaderResult, server_threads, show_slow_reader, show_threads, slow_reader
 from lab.notebook.sockets import (free_port, parse_proc_net_tcp, same_four_tuple, show_sockets, sockets, tcp_state,
-                                  try_bind, wait_for_state, wait_for_tcp_state, wait_unread)
+                                  try_bind, wait_for_state, wait_for_tcp_state)
 from lab.notebook.tcp_vs_udp import (compare, compare_table, counters, remove_stale_netlabs, tcp_claims, tcp_source,
                                      udp_claims)
 from lab.notebook.tls import SECRET, find_text, lab_ca, secret_chat, tls_records
@@ -72,6 +72,5 @@ __all__ = [
     "nagle", "note", "parse_proc_net_tcp", "recv_all", "remove_stale_netlabs", "repair", "same_four_tuple",
     "secret_chat", "send_in_thread", "server_threads", "show", "show_chunks", "show_lines", "show_slow_reader",
     "show_sockets", "show_threads", "slow_reader", "sockets", "table", "tcp_claims", "tcp_source", "tcp_state", "tls", "tls_records",
-    "try_bind", "udp_claims", "wait_for_state", "wait_for_tcp_state", "wait_queued", "wait_unread",
-    "wire_claims",
+    "try_bind", "udp_claims", "wait_for_state", "wait_for_tcp_state", "wait_queued", "wire_claims",
 ]

@@ -22,22 +22,16 @@ def _hex_ipv4(text: str) -> str:
 
 
 def parse_proc_net_tcp(text: str) -> list[dict]:
-    """The IPv4 sockets in the text of /proc/net/tcp: local, remote, state, send-q, recv-q (pure).
-
-    send-q and recv-q are `ss`'s columns: bytes sent and not yet acknowledged
-    (for a listening socket: the accept queue), bytes received and not yet read.
-    """
+    """The IPv4 sockets in the text of /proc/net/tcp: local, remote, state (pure)."""
     rows = []
     for line in text.splitlines()[1:]:
         parts = line.split()
         if len(parts) < 4:
             continue
         (lip, lport), (rip, rport) = (p.split(":") for p in parts[1:3])
-        tx, _, rx = parts[4].partition(":") if len(parts) > 4 else ("0", "", "0")
         rows.append({"local": f"{_hex_ipv4(lip)}:{int(lport, 16)}",
                      "remote": f"{_hex_ipv4(rip)}:{int(rport, 16)}",
-                     "state": TCP_STATES.get(parts[3].upper(), parts[3]),
-                     "send-q": int(tx, 16), "recv-q": int(rx or "0", 16)})
+                     "state": TCP_STATES.get(parts[3].upper(), parts[3])})
     return rows
 
 
@@ -146,18 +140,3 @@ def wait_for_tcp_state(sock: socket.socket, state: str, timeout: float = 2.0) ->
         current = tcp_state(sock)
     return current
 
-
-def wait_unread(local_port: int, timeout: float = 2.0) -> int:
-    """Wait (at most ``timeout`` s) until the socket with this local port holds unread bytes; return how many.
-
-    Works for any process's socket on this machine: the kernel's table
-    (/proc/net/tcp, `ss`'s Recv-Q) shows every socket's unread bytes.
-    """
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        unread = sum(r["recv-q"] for r in sockets(local_port) if r["local"].endswith(f":{local_port}"))
-        if unread or time.monotonic() >= deadline:
-            return unread
-        time.sleep(0.01)

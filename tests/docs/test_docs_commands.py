@@ -108,6 +108,15 @@ def tls_client(shows: str, needs: tuple[str, ...]) -> Serve:
 
 INSTRUCTOR_TLS = ("chatlab tls init --ip 192.168.1.20", "chatlab server --tls")
 
+# Exercise 12's command line (docs/EXERCISES.md): on the skeleton the receiver waits, and the sender
+# stops at the first method to write, with one line and exit 1.
+EX12_RECEIVE = "python -m exercises.ex12_reliable receive --port 5001 --out copy.bin"
+EX12_RELAY = "chatlab relay --to 127.0.0.1:5001 --port 5000 --loss 30 --duplicate 5 --reorder 10 --seed 7"
+EX12_NETLAB_RECEIVE = ("sudo .venv/bin/chatlab netlab exec server -- .venv/bin/python -m exercises.ex12_reliable "
+                       "receive --port 5001 --out copy.bin")
+EX12_SEND_SKELETON = Run(status=(1,), expect=r"send: write fill_window\(\) in exercises/ex12_reliable\.py",
+                         needs=(EX12_RECEIVE,), kit="student")
+
 DECISIONS: dict[str, Run | Serve | Excuse | Xfail] = {
     # --- README.md
     "make demo": Run(expect=r"chat-lab demo: a TCP chat, packet by packet", timeout=300, slow=True),
@@ -150,6 +159,18 @@ DECISIONS: dict[str, Run | Serve | Excuse | Xfail] = {
     "make exercises": Run(expect=r"wrote exercises/ from solutions/ \(\d+ files, 0 changed\)"),
     "python tools/make_exercises.py --check": Run(),
     "chatlab release --output ../chat-lab-student": Run(expect=r"student release written to .*chat-lab-student"),
+    **{f"python -m pytest tests/graded/test_ex12_reliable.py -k step{n}": STUDENT_TESTS_FAIL for n in range(1, 7)},
+    EX12_RECEIVE: Serve(r"receive: waiting for a sender on UDP 0\.0\.0\.0:5001", kit="student"),
+    "python -m exercises.ex12_reliable send 127.0.0.1 5001 lab/data/books/alice.txt": EX12_SEND_SKELETON,
+    EX12_RELAY: Serve(r"relay on 127\.0\.0\.1:5000 -> 127\.0\.0\.1:5001", kit="student"),
+    "python -m exercises.ex12_reliable send 127.0.0.1 5000 lab/data/books/alice.txt":
+        Run(status=(1,), expect=EX12_SEND_SKELETON.expect, needs=(EX12_RECEIVE, EX12_RELAY), kit="student"),
+    EX12_NETLAB_RECEIVE:
+        Serve(r"receive: waiting for a sender on UDP 0\.0\.0\.0:5001", needs=("sudo .venv/bin/chatlab netlab up --loss 20",)),
+    "sudo .venv/bin/chatlab netlab exec client1 -- .venv/bin/python -m exercises.ex12_reliable send 10.77.0.2 5001 "
+    "lab/data/books/alice.txt":
+        Run(status=(1,), expect=EX12_SEND_SKELETON.expect,
+            needs=("sudo .venv/bin/chatlab netlab up --loss 20", EX12_NETLAB_RECEIVE)),
     # --- docs/INSTRUCTOR.md
     "make notebooks": Excuse("opens JupyterLab and waits for a browser (and installs it from PyPI); "
                              "tests/notebooks executes every notebook"),
@@ -199,10 +220,13 @@ DECISIONS: dict[str, Run | Serve | Excuse | Xfail] = {
         tls_client(r"Your name: ", needs=INSTRUCTOR_TLS),
     # --- tools/lessons/*.py (markdown cells, inline commands too)
     "python -m pytest tests/graded/test_ex01_echo.py": STUDENT_TESTS_FAIL,
+    "python -m pytest tests/graded/test_ex10_rtt.py": STUDENT_TESTS_FAIL,
     "python -m pytest tests/graded/test_ex02_framing.py": STUDENT_TESTS_FAIL,
     "python -m pytest tests/graded/test_ex05_closing.py": STUDENT_TESTS_FAIL,
     "python -m pytest tests/graded/test_ex06_udp.py": STUDENT_TESTS_FAIL,
     "python -m pytest tests/graded/test_ex11_handcraft.py": STUDENT_TESTS_FAIL,
+    "python -m pytest tests/graded/test_ex12_reliable.py": STUDENT_TESTS_FAIL,
+    "chatlab relay": Excuse(PROSE + " (docs/EXERCISES.md's `chatlab relay --to ...` is run)"),
     "sudo .venv/bin/chatlab sniff --port 5050": Serve(r"capturing port 5050 on lo"),
     "chatlab client 127.0.0.1 --name you": chat_client(r"you> "),
     "chatlab client SERVER-IP --name NAME": Excuse("SERVER-IP and NAME are placeholders for the class to fill in; "

@@ -89,7 +89,7 @@ are on this machine.)
 
 Strictly, the key has a fifth part: the **protocol**. TCP and UDP have
 separate port spaces, so TCP port 5050 and UDP port 5050 are two different
-things. The kit relies on it: `chatlab server` and `chatlab server --udp`
+things. The kit relies on it: `chatlab server`, with or without `--udp`,
 both use port 5050 by default, at the same time.
 
 **Predict:** can a UDP socket bind the port our TCP chat server listens on?

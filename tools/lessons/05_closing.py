@@ -89,7 +89,7 @@ sends a message: it lands in eve's **receive buffer**, unread.
 eve = lesson.process_client(server, "eve", mode="stalled")
 alice.expect("eve joined")
 alice.send("eve, are you still there?")
-print("unread in eve's receive buffer:", nb.wait_unread(eve.port), "bytes")  # waits until the line is there
+print("unread in eve's receive buffer:", eve.wait_unread(), "bytes")  # waits until the line is there
 cap.new()
 print("eve's process exit status:", eve.ctrl_c())
 print("alice sees:", alice.expect("eve left")[-1])

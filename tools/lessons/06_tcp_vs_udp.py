@@ -235,7 +235,8 @@ Counts of "losses" and "retransmissions" come from different places and
 count different things: the router's capture counts packets; the kernels
 (`TCP_INFO`) count MSS-sized segments, and on this virtual link one packet
 can carry several (GSO); Wireshark splits the same retransmissions into two
-labels; UDP's receiver can only count the gaps it sees. Side by side:
+labels (read here with `tshark`, Wireshark without its windows, when it is
+installed); UDP's receiver can only count the gaps it sees. Side by side:
 """),
 ("code", r"""
 nb.counters(results, resends)
