@@ -68,6 +68,7 @@ ELSEWHERE: dict[str, tuple[str, str]] = {
     "lab/notebook/claims.py": ("tests/notebooks/test_claims.py", "claims"),
     "lab/notebook/datagrams.py": (RUNS_THE_LESSONS, "nb.datagrams"),
     "lab/notebook/display.py": (RUNS_THE_LESSONS, "nb.show"),
+    "lab/notebook/handcraft.py": ("tests/notebooks/test_handcraft.py", "handcraft"),
     "lab/notebook/lesson.py": (RUNS_THE_LESSONS, "nb.Lesson"),
     "lab/notebook/microscope.py": ("tests/notebooks/test_microscope.py", "mic.load"),
     "lab/notebook/nagle.py": ("tests/notebooks/test_claims.py", "nagle.stall_claims"),

@@ -152,6 +152,8 @@ DECISIONS: dict[str, Run | Serve | Excuse | Xfail] = {
     "chatlab grade ex03": Run(status=(1,), expect=r"ex03", kit="student"),
     "chatlab grade ex03 --details": Run(status=(1,), expect=r"Expected", kit="student", quotes_tracebacks=True),
     "chatlab grade --json": Run(status=(1,), expect=r'"total": 0', kit="student", timeout=300, slow=True),
+    "sudo .venv/bin/python -m pytest tests/graded/test_ex11_handcraft.py -k live":
+        Run(expect=r"\b3 passed\b", timeout=240, slow=True),
     "make exercises": Run(expect=r"wrote exercises/ from solutions/ \(\d+ files, 0 changed\)"),
     "python tools/make_exercises.py --check": Run(),
     "chatlab release --output ../chat-lab-student": Run(expect=r"student release written to .*chat-lab-student"),
@@ -220,6 +222,7 @@ DECISIONS: dict[str, Run | Serve | Excuse | Xfail] = {
     "python -m pytest tests/graded/test_ex02_framing.py": STUDENT_TESTS_FAIL,
     "python -m pytest tests/graded/test_ex05_closing.py": STUDENT_TESTS_FAIL,
     "python -m pytest tests/graded/test_ex06_udp.py": STUDENT_TESTS_FAIL,
+    "python -m pytest tests/graded/test_ex11_handcraft.py": STUDENT_TESTS_FAIL,
     "python -m pytest tests/graded/test_ex12_reliable.py": STUDENT_TESTS_FAIL,
     "chatlab relay": Excuse(PROSE + " (docs/EXERCISES.md's `chatlab relay --to ...` is run)"),
     "sudo .venv/bin/chatlab sniff --port 5050": Serve(r"capturing port 5050 on lo"),
