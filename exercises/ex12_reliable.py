@@ -82,7 +82,7 @@ datagrams, so the tests can drive them by hand.
 Try it, in two terminals (then through a lossy relay, see docs/EXERCISES.md)::
 
     python -m exercises.ex12_reliable receive --port 5001 --out copy.bin
-    python -m exercises.ex12_reliable send 127.0.0.1 5001 some_file.bin
+    python -m exercises.ex12_reliable send 127.0.0.1 5001 lab/data/books/alice.txt
 """
 
 from __future__ import annotations
@@ -612,6 +612,8 @@ def _receive(args) -> str:
             sock.bind((args.host, args.port))
         except OSError as exc:
             raise TransferError(f"cannot receive on UDP {args.host}:{args.port}: {exc.strerror}") from None
+        print(f"receive: waiting for a sender on UDP {args.host}:{args.port}; {args.out} is written once it has all "
+              "arrived (Ctrl-C to stop)", file=sys.stderr, flush=True)
         got = receive_bytes(sock, wait=args.wait, give_up=args.give_up, linger=args.linger)
     partial = f"{args.out}.part"
     try:
@@ -645,7 +647,10 @@ def _send(args) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``receive --port P --out FILE`` or ``send HOST P FILE``; one summary line, exit 0; else one error line."""
+    """``receive --port P --out FILE`` or ``send HOST P FILE``; one summary line, exit 0; else one error line.
+
+    The receiver also says, on stderr, that it is waiting (a user sees it
+    is listening, and on which port)."""
     name = __spec__.name if __spec__ is not None and __spec__.name != "__main__" else "ex12_reliable"
     args = _parser(f"python -m {name}").parse_args(argv)
     try:

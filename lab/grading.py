@@ -43,6 +43,7 @@ EXERCISES: tuple[Exercise, ...] = (
     Exercise("ex08", "ex08_tls", "TLS: wrapping and verifying", 10),
     Exercise("ex09", "ex09_wire", "reading the wire: pcap annotation", 10),
     Exercise("ex10", "ex10_rtt", "RTT samples, Karn's rule, RFC 6298's RTO, goodput", 10),
+    Exercise("ex11", "ex11_handcraft", "TCP by hand with scapy: the next packet, a whole connection", 10),
     Exercise("ex12", "ex12_reliable", "reliable transfer over UDP", 15),
 )
 

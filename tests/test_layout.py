@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "lab"
 RUNS_THE_LESSONS = "tests/notebooks/test_notebooks.py"
+TEST_FOLDERS = {"notebook": "notebooks"}  # lab/notebook's tests live beside the executed notebooks
 
 # module -> (test file, the word in it that shows the module is exercised there)
 ELSEWHERE: dict[str, tuple[str, str]] = {
@@ -35,7 +36,7 @@ ELSEWHERE: dict[str, tuple[str, str]] = {
     "lab/capture/annotate.py": ("tests/capture/test_annotate_vs_tshark.py", "annotate"),
     "lab/capture/decode.py": ("tests/capture/test_formats.py", "lab.capture.decode"),
     "lab/capture/files.py": ("tests/capture/test_formats.py", "read_pcap"),
-    "lab/capture/recovery.py": ("tests/capture/test_recovery.py", "retx.cause"),
+    "lab/capture/recovery.py": ("tests/capture/test_recovery.py", "annotate"),  # its labels, through the annotator
     "lab/capture/sniffer.py": ("tests/capture/test_live.py", "Sniffer"),
     "lab/chat/replies.py": ("tests/chat/test_room.py", "replies.REASON_RESET"),
     "lab/cli.py": ("tests/commands/test_options.py", "lab.cli"),
@@ -59,7 +60,7 @@ ELSEWHERE: dict[str, tuple[str, str]] = {
     "lab/experiments/load/runner.py": ("tests/experiments/test_load_e2e.py", "chatlab_load"),
     "lab/experiments/load/worker.py": ("tests/experiments/test_load_e2e.py", "chatlab_load"),
     "lab/lifecycle.py": ("tests/e2e/test_server_process.py", "events"),
-    "lab/net/delay_stage.py": ("tests/net/test_netlab.py", "lab.net.delay_stage"),
+    "lab/net/delay_stage.py": ("tests/net/test_netlab.py", 'stage="tun"'),
     "lab/net/measure.py": ("tests/net/test_netlab.py", '"netlab", "measure"'),
     "lab/net/tcpinfo.py": ("tests/e2e/test_server_process.py", "tcp_info"),
     "lab/notebook/bytestream.py": (RUNS_THE_LESSONS, "nb.show_chunks"),
@@ -68,7 +69,9 @@ ELSEWHERE: dict[str, tuple[str, str]] = {
     "lab/notebook/datagrams.py": (RUNS_THE_LESSONS, "nb.datagrams"),
     "lab/notebook/display.py": ("tests/notebooks/test_html.py", "nb.show"),
     "lab/notebook/html.py": ("tests/notebooks/test_html.py", "html.noted_table"),
+    "lab/notebook/handcraft.py": ("tests/notebooks/test_handcraft.py", "handcraft"),
     "lab/notebook/lesson.py": (RUNS_THE_LESSONS, "nb.Lesson"),
+    "lab/notebook/microscope.py": ("tests/notebooks/test_microscope.py", "mic.load"),
     "lab/notebook/nagle.py": ("tests/notebooks/test_claims.py", "nagle.stall_claims"),
     "lab/notebook/repair.py": ("tests/notebooks/test_claims.py", "repair."),
     "lab/notebook/settings.py": ("tests/notebooks/test_helpers.py", "nb.FORCE_RECORDED_ENV"),
@@ -101,7 +104,7 @@ def modules() -> list[str]:
 def candidates(module: str) -> list[str]:
     """The test files rules 1-3 of the module docstring look at for ``module``."""
     parts = module.removeprefix("lab/").removesuffix(".py").split("/")
-    folders, name = parts[:-1], parts[-1]
+    folders, name = [TEST_FOLDERS.get(f, f) for f in parts[:-1]], parts[-1]
     found = ["/".join(["tests", *folders, f"test_{name}.py"])]
     if folders:
         found.append("/".join(["tests", *folders[:-1], f"test_{folders[-1]}_{name}.py"]))

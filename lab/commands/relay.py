@@ -14,10 +14,13 @@ DESCRIPTION = (
 
 
 def _address(text: str) -> tuple[str, int]:
+    """HOST:PORT, the port checked as every port of chatlab is (lab/commands/options.py)."""
+    from lab.commands import options
+
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+    if not sep or not host:
         raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (for example 127.0.0.1:5001)")
-    return host, int(port)
+    return host, options.PORT(port)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--to", type=_address, required=True, metavar="HOST:PORT",
                         help="where the datagrams go (the receiver, or a server)")
-    parser.add_argument("--port", type=options.LISTEN_PORT, default=0, help="the UDP port to listen on (default: any free one)")
+    parser.add_argument("--port", type=options.LISTEN_PORT, default=0,
+                        help="the UDP port to listen on (default: any free one)")
     parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
     parser.add_argument("--loss", type=options.percent(float), default=10.0, metavar="PCT",
                         help="percentage of datagrams dropped, each way (default 10)")
@@ -54,24 +58,26 @@ def run(args: argparse.Namespace) -> int:
 
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
     path = Impairments(loss=args.loss, duplicate=args.duplicate, reorder=args.reorder, delay=args.delay / 1000)
-    try:
-        relay = LossyUdpRelay(args.to, path, seed, host=args.host, port=args.port, enabled=True)
-    except OSError as exc:
-        print(f"chatlab relay: cannot listen on UDP {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
-        return 2
-    host, port = relay.address[:2]
-    print(f"relay on {host}:{port} -> {args.to[0]}:{args.to[1]}: {args.loss:g} % lost, {args.duplicate:g} % "
-          f"duplicated, {args.reorder:g} % reordered, {args.delay:g} ms delay, seed {seed}; Ctrl-C to stop",
-          flush=True)
-    try:
-        with sigterm_as_interrupt():
-            threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
+    # The SIGTERM handler goes in before anything is announced: a SIGTERM that
+    # follows the banner at once must still stop the relay cleanly (exit 0).
+    with sigterm_as_interrupt():
         try:
-            relay.close()
-        except KeyboardInterrupt:  # a second Ctrl-C while closing: the sockets close with the process
+            relay = LossyUdpRelay(args.to, path, seed, host=args.host, port=args.port, enabled=True)
+        except OSError as exc:
+            print(f"chatlab relay: cannot listen on UDP {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+            return 2
+        try:
+            host, port = relay.address[:2]
+            print(f"relay on {host}:{port} -> {args.to[0]}:{args.to[1]}: {args.loss:g} % lost, {args.duplicate:g} % "
+                  f"duplicated, {args.reorder:g} % reordered, {args.delay:g} ms delay, seed {seed}; Ctrl-C to stop",
+                  flush=True)
+            threading.Event().wait()
+        except KeyboardInterrupt:
             pass
+        finally:
+            try:
+                relay.close()
+            except KeyboardInterrupt:  # a second Ctrl-C while closing: the sockets close with the process
+                pass
     print(summary(relay), flush=True)
     return 0

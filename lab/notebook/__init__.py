@@ -41,17 +41,19 @@ and the tests use.
 - ``sockets``     the kernel's socket table, TCP states, bind(), free ports
 - ``capture``     live capture, or a RECORDED one replayed step by step
 - ``lesson``      ``Lesson``: starts everything, cleans all of it up
-- ``bytestream``, ``nagle``, ``slowreader``, ``datagrams``, ``tcp_vs_udp``, ``repair``, ``tls``: one
-  lesson's experiments each
+- ``bytestream``, ``nagle``, ``slowreader``, ``datagrams``, ``tcp_vs_udp``, ``repair``, ``tls``,
+  ``microscope`` (lesson 8: ``from lab.notebook import microscope``): one lesson's experiments each
+- ``handcraft``   lesson 9: packets made by hand (lab.craft), live or recorded
 - ``claims``      ``check()``: the lesson's statements, tested on the packets just captured
 - ``wire_claims`` what the lessons claim about TCP and UDP packets (sans-I/O)
 """
 
-from lab.notebook import claims, datagrams, nagle, repair, tls, wire_claims
+from lab.notebook import claims, datagrams, handcraft, nagle, repair, tls, wire_claims
 from lab.notebook.bytestream import recv_all, send_in_thread, show_chunks, wait_queued
 from lab.notebook.capture import Capture
 from lab.notebook.claims import Claim, ClaimFailed, check, measured
 from lab.notebook.display import console, events, note, show, show_lines, table
+from lab.notebook.handcraft import CraftLab
 from lab.notebook.lesson import Lesson
 from lab.notebook.settings import FORCE_RECORDED_ENV, HOST, LESSON_DATA, NETLAB_PREFIX, RECORD_ENV, SETTLE
 from lab.notebook.slowreader import SlowReaderResult, server_threads, show_slow_reader, show_threads, slow_reader
@@ -64,7 +66,7 @@ from lab.peer import Peer as ChatPeer  # the lessons' name for lab.peer's script
 from lab.peer import PeerProcess as ClientProcess  # and for one in its own process
 
 __all__ = [
-    "Capture", "ChatPeer", "Claim", "ClaimFailed", "ClientProcess", "FORCE_RECORDED_ENV", "HOST", "LESSON_DATA",
+    "Capture", "ChatPeer", "Claim", "ClaimFailed", "ClientProcess", "CraftLab", "handcraft", "FORCE_RECORDED_ENV", "HOST", "LESSON_DATA",
     "Lesson", "NETLAB_PREFIX", "RECORD_ENV", "SECRET", "SETTLE", "SlowReaderResult", "check", "claims", "compare",
     "compare_table", "console", "counters", "datagrams", "events", "find_text", "free_port", "lab_ca", "measured",
     "nagle", "note", "parse_proc_net_tcp", "recv_all", "remove_stale_netlabs", "repair", "same_four_tuple",

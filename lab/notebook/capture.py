@@ -20,10 +20,10 @@ class Capture:
     recording showed.  So a notebook reads the same either way.
     """
 
-    def __init__(self, port: int, name: str, iface: str = "lo", live: bool = True):
+    def __init__(self, port: int, name: str, iface: str = "lo", live: bool = True, netns: str | None = None):
         from lab.capture import Annotator
 
-        self.port, self.name, self.iface = port, name, iface
+        self.port, self.name, self.iface, self.netns = port, name, iface, netns
         self.sniffer = None
         self.recorded: list = []
         self.steps: list[int] = []
@@ -36,10 +36,10 @@ class Capture:
         if live:
             from lab.capture.sniffer import CaptureError, Sniffer, capture_problem
 
-            self.problem = capture_problem(iface)
+            self.problem = capture_problem(iface) if netns is None else None
             if self.problem is None:
                 try:
-                    self.sniffer = Sniffer(iface=iface, port=port).start()
+                    self.sniffer = Sniffer(iface=iface, port=port, netns=netns).start()
                 except CaptureError as exc:
                     self.problem = str(exc)
         elif self.problem is None:

@@ -95,9 +95,9 @@ class Lesson:
         self.track(f"client process {name} (pid {child.proc.pid})", child.stop)
         return child
 
-    def capture(self, port: int, name: str, live: bool = True) -> Capture:
-        """Capture the packets of ``port`` on lo: live if permitted, else the recording ``name``."""
-        cap = Capture(port, name, live=live)
+    def capture(self, port: int, name: str, live: bool = True, iface: str = "lo", netns: str | None = None) -> Capture:
+        """Capture the packets of ``port`` on ``iface`` (of namespace ``netns``): live if permitted, else the recording ``name``."""
+        cap = Capture(port, name, iface=iface, live=live, netns=netns)
         self.track(f"capture {name}", cap.stop)
         return cap
 

@@ -200,8 +200,9 @@ class SelectorChatServer:
     def _apply(self, actions: list) -> None:
         for action in actions:
             if isinstance(action, Deliver):
+                data = p.encode_lines(action.lines)
                 for member in action.recipients:
-                    self._queue(member, p.encode_lines(action.lines))
+                    self._queue(member, data)
             elif isinstance(action, Close):
                 member = action.member
                 member.quitting = action.reason
@@ -260,6 +261,8 @@ class SelectorChatServer:
     def _shutdown(self) -> None:
         reason = getattr(self, "_stop_reason", "the server is stopping")
         for action in self.room.shutdown(reason):
+            if not isinstance(action, Deliver):
+                continue
             for member in action.recipients:
                 if not member.closed:
                     member.outbox += p.encode_lines(action.lines)

@@ -229,7 +229,8 @@ def test_real_chat_server_quit_gives_fin_and_kill_gives_rst():
     bob_stream = by_client[bob_port]
     bob_anns = [a for a in anns if a.stream == bob_stream.index]
     assert [a.flags for a in bob_anns[:3]] == ["S", "SA", "A"]
-    assert sorted(a.role for a in bob_anns if "F" in a.flags) == ["client", "server"]
+    # each side sends one FIN (under load a FIN may be retransmitted: the same FIN again, not a second one)
+    assert sorted(a.role for a in bob_anns if "F" in a.flags and not a.tcp.is_retransmission) == ["client", "server"]
     assert any(a.text and a.text[0].startswith("/quit") for a in bob_anns)
     assert any("/quit: says goodbye" in a.annotation for a in bob_anns)
     carol_stream = by_client[carol.port]

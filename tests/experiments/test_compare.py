@@ -342,6 +342,9 @@ def test_render_shows_three_rows_within_80_columns(capsys):
     assert "so they agree (9 and 9)" in " ".join(out.split())
     results["reliable"]["latency_ms"]["p50"] = 100.0
     assert any("100 ms, is below TCP's 900 ms." in line for line in explain(results))
+    results["tcp_recorded"] = {"mode": "netlab"}  # lesson 6 without root: TCP from another run
+    line = [line for line in explain(results) if line.startswith("Reliable UDP")][0]
+    assert "not this run" in line and "below" not in line and "above" not in line
 
 
 def test_plot_compare_legend_covers_no_bar():

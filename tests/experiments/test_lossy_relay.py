@@ -166,6 +166,7 @@ def test_chatlab_relay_forwards_and_says_what_it_did():
 @pytest.mark.parametrize("argv, says", [
     (["--to", "nowhere"], "is not HOST:PORT"),
     (["--to", "127.0.0.1:5001", "--loss", "120"], "a percentage is 0-100"),
+    (["--to", "127.0.0.1:70000"], "a port is 1-65535"),
 ])
 def test_chatlab_relay_refuses_bad_options_in_one_line(argv, says):
     proc = subprocess.run([sys.executable, "-m", "lab", "relay", *argv], cwd=ROOT, capture_output=True, text=True,

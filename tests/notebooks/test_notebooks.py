@@ -70,11 +70,25 @@ REQUIRED_CLAIMS = {
            "the receiver's sequence numbers show every loss"],
     "07": ["TLS 1.3 adds one round trip", "22 bytes longer", "carries it in clear (SNI)", "names no server",
            "a record changed on the way is refused"],
+    "08": ["the SYN-ACK acknowledges the client's ISN + 1", "both SYNs announce MSS 1460",
+           "every RTT sample is at least the 40 ms", "no segment carries more than MSS 1460 - 12",
+           "retransmitted segments", "the kernel's cwnd only grew", "the kernel's rto is at least its srtt + 200 ms",
+           "congestion window is 1 segment", "doubled the RTO", "stayed silent until its timer expired",
+           "the resent one as a duplicate (D-SACK)", "advertised a zero window", "probed the closed window",
+           "the wait between probes doubled", "every byte of the book was acknowledged"],
+    "09": ["our own kernel answered the SYN-ACK with an RST", "a complete three-way handshake",
+           "our name line carries relative seq 1", "the server acknowledged our 9 bytes",
+           "bob's chatlab client displayed our line", "a FIN from each side",
+           "the server answered the wrong ACK with an RST", "the server read our name as 'allory'",
+           "outside the window: no answer", "in the window but not exact: a challenge ACK",
+           "the exact RST: the server's log says reset", "the room saw the member leave by RST",
+           "over TLS too", "without SYN cookies the honest SYN was dropped",
+           "with SYN cookies the honest client connected", "the honest client's SYN sent again"],
 }
 
 
-def test_there_are_seven_lessons():
-    assert [n[:2] for n in NAMES] == ["01", "02", "03", "04", "05", "06", "07"], NAMES
+def test_there_are_nine_lessons():
+    assert [n[:2] for n in NAMES] == ["01", "02", "03", "04", "05", "06", "07", "08", "09"], NAMES
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -234,6 +248,9 @@ def test_notebook_runs(name, leak_check, monkeypatch):
         if name.startswith("06"):
             assert "(emulated network)" in text and "RECORDED run" not in text, \
                 "lesson 6 did not use the emulated network"
+        if name.startswith("09"):
+            assert "emulated network up" in text and "No emulated network here" not in text, \
+                "lesson 9 did not make its packets live in the emulated network"
     else:
         assert "RECORDED capture" in text
     assert_self_checks(name, executed)
@@ -251,6 +268,8 @@ def test_notebook_runs_without_privileges(name, leak_check, monkeypatch):
     if name.startswith("06"):
         assert "No emulated network here" in text and "UDP (loopback relay)" in text
         assert "TCP (RECORDED run)" in text, "lesson 6 without root must show the recorded TCP half"
+    if name.startswith("09"):
+        assert "No emulated network here" in text, "lesson 9 without root must say its experiments are recorded"
     assert_self_checks(name, executed)
 
 

@@ -120,7 +120,7 @@ ICMP message, leaves the sender knowing nothing at all.
 
 ## 2. The chat under loss
 
-The experiment (`lab/experiments/compare/`, also `sudo chatlab compare`): an emulated
+The experiment (`lab/experiments/compare/`, also `sudo .venv/bin/chatlab compare`): an emulated
 network with the chat server on one host and two clients on two others, all
 behind a router. A *sender* joins the chat and sends 200 numbered messages, one
 every 10 ms; a *receiver* notes when each one arrives. First over TCP (the

@@ -37,6 +37,10 @@ def explain_reliable(results: dict) -> str | None:
             f"{reliable['retransmissions']} of them again, because every loss waits for the timer (200 ms at least, "
             "backing off) and then the whole window goes again.")
     ours, theirs = reliable["latency_ms"]["p50"], tcp.get("latency_ms", {}).get("p50")
+    if results.get("tcp_recorded") and ours is not None and theirs is not None:
+        # A recorded TCP row (lesson 6 without root) came from another run, on another path.
+        return text + (f" Its median latency was {ours:.0f} ms; TCP's row is a recorded run in the emulated "
+                       f"network (median {theirs:.0f} ms), not this run, so the two are not one measurement.")
     if "skipped" not in tcp and ours is not None and theirs is not None:
         slower = ours > theirs
         text += (f" Its median latency, {ours:.0f} ms, is {'above' if slower else 'below'} TCP's {theirs:.0f} ms"

@@ -52,13 +52,15 @@ def three_rows(results: dict) -> list[dict]:
     Columns: delivered, in order, latency p50 / max, retransmissions (TCP:
     counted on the wire when captured, else TCP_INFO; reliable UDP: its
     sender's count) and, when the router captured, the packets it saw.  A
-    row that did not run says "skipped" (the experiment's note says why).
+    row that did not run says "skipped" (the experiment's note says why);
+    a TCP row recorded in another run (lesson 6 without root) says so.
     """
     rows = []
     captured = any("wire" in results.get(key, {}) for key in ("tcp", "udp", "reliable"))
     columns = ["protocol", "delivered", "in order", "latency p50 / max (ms)", "retransmissions"]
     columns += ["packets the router saw"] if captured else []
-    for key, name in (("tcp", "TCP"), ("udp", "UDP"), ("reliable", "reliable UDP")):
+    tcp_name = "TCP (RECORDED run)" if results.get("tcp_recorded") else "TCP"
+    for key, name in (("tcp", tcp_name), ("udp", "UDP"), ("reliable", "reliable UDP")):
         half = results.get(key, {})
         if "sent" not in half:
             rows.append({column: "-" for column in columns} | {"protocol": name, "delivered": "skipped"})
