@@ -57,6 +57,11 @@ TABLE = "table-layout:auto;border-collapse:collapse;margin:0 0 4px 0;max-width:1
 BLOCK = "text-align:left;white-space:normal;overflow-wrap:anywhere;margin:2px 0"
 SHORT = CELL + ";text-align:left;white-space:nowrap"
 SHORT_CHARS = 10   # a value this short ("3 (SACK)", "208.1 ms") is one thing: never broken over two lines
+# How many characters a packet table's row of values may take.  The narrowest column we
+# promise is JupyterLab's at a 1024 px window, 577 px (file browser open); 9 cells of 12 px
+# padding leave 469 px, and a digit of DejaVu Sans (chromium's sans-serif on Debian, one
+# of the widest) is 8.3 px at JupyterLab's 13 px: 56 digits.  One kept in hand.
+ROW_DIGITS = 55
 NUMERIC = re.compile(r"[-+]?\d[\d,._]*(?:\.\d+)?\Z")
 
 
@@ -82,11 +87,11 @@ def color(style: str) -> str:
     return ""
 
 
-def css(style: str) -> str:
-    """A rich style ("bold red", "italic", "dim") as inline CSS, for the colors in COLORS."""
+def css(style: str, weight: bool = True) -> str:
+    """A rich style ("bold red", "italic", "dim") as inline CSS, for the colors in COLORS (``weight``: bold too)."""
     out = []
     for word in style.split():
-        if word == "bold":
+        if word == "bold" and weight:
             out.append("font-weight:bold")
         elif word == "italic":
             out.append("font-style:italic")
@@ -115,32 +120,69 @@ def _view(kind: str, inner: str) -> str:
     return f'<div class="chatlab-view chatlab-{kind}" style="max-width:100%;text-align:left">{inner}</div>'
 
 
+def _width(value: str, justify: str) -> int:
+    """How many characters wide a value's cell must be: a number whole; words by their longest line."""
+    if justify == "right" or " " not in value:
+        return len(value)
+    return max(len(word) for word in value.split()) + 2   # "10.77.2.2:52594 →" on the first line
+
+
+def noted_layout(table: NotedTable) -> str:
+    """How movable columns (the endpoints) are shown: "full", "compact" (ports only) or "note".
+
+    The same three steps as the terminal's layout (lab.capture.render), for
+    a row of ROW_DIGITS characters: the first that fits.  In "note" the
+    movable values lead the explanation instead, so nothing is lost.
+    """
+    for mode in ("full", "compact", "note"):
+        total = 0
+        for i, column in enumerate(table.columns):
+            if column.movable and mode == "note":
+                continue
+            values = [row.compact.get(i, row.cells[i]) if mode == "compact" else row.cells[i] for row in table.rows]
+            total += max([max(map(len, column.header.split()), default=0)]
+                         + [_width(value, column.justify) for value in values])
+        if total <= ROW_DIGITS:
+            return mode
+    return "note"
+
+
 def noted_table(table: NotedTable) -> str:
     """A NotedTable (the packet table, the connection summary): per row, its values, then its note.
 
     The values stay on one line each (numbers are never cut; the endpoints
-    may wrap at their spaces); the note, the explanation, is a row of its
-    own as wide as the table, indented, wrapping to the column.
+    may wrap at their spaces, and give way to their ports, or move into the
+    note, when the row would not fit a 577 px column: :func:`noted_layout`);
+    the note, the explanation, is a row of its own as wide as the table,
+    indented, wrapping to the column.
     """
-    columns = table.columns
+    mode = noted_layout(table)
+    shown = [i for i, c in enumerate(table.columns) if not (c.movable and mode == "note")]
     head = ""
     if table.header:
-        head = "<thead><tr>" + "".join(f'<th style="{HEADER if c.justify == "right" else WORDS_HEADER}">'
-                                       f"{text(c.header)}</th>" for c in columns) + "</tr></thead>"
+        head = "<thead><tr>" + "".join(
+            f'<th style="{HEADER if table.columns[i].justify == "right" else WORDS_HEADER}">'
+            f"{text(table.columns[i].header)}</th>" for i in shown) + "</tr></thead>"
     bodies = []
     for row in table.rows:
         cells = []
-        for column, value in zip(columns, row.cells):
-            if column.justify == "right":
+        for i in shown:
+            value = row.compact.get(i, row.cells[i]) if mode == "compact" else row.cells[i]
+            if table.columns[i].justify == "right":
                 layout = NUMBER
             else:   # words: wrap at spaces only ("a:1 → b:2" may take two lines)
                 layout = CELL + ";text-align:left;white-space:normal"
-            cells.append(f'<td style="{_join(layout, css(row.style))}">{text(value)}</td>')
+            # the row's color, not its weight: bold digits are 9 % wider than ROW_DIGITS counts
+            cells.append(f'<td style="{_join(layout, css(row.style, weight=False))}">{text(value)}</td>')
         body = f'<tr style="border-top:1px solid {RULE}">{"".join(cells)}</tr>'
-        if row.note:
-            body += (f'<tr><td colspan="{len(columns)}" class="chatlab-explanation" '
+        note = row.note
+        if mode == "note":
+            moved = [row.cells[i] for i, c in enumerate(table.columns) if c.movable and row.cells[i]]
+            note = "  ".join(moved) + (": " if moved and note else "") + note
+        if note:
+            body += (f'<tr><td colspan="{len(shown)}" class="chatlab-explanation" '
                      f'style="{_join(WORDS, "padding-left:24px;padding-bottom:4px", css(row.note_style))}">'
-                     f"{text(row.note)}</td></tr>")
+                     f"{text(note)}</td></tr>")
         bodies.append(f"<tbody>{body}</tbody>")
     inner = (_title(table.title)
              + f'<table class="chatlab-table" style="{TABLE};width:100%">{head}{"".join(bodies)}</table>'

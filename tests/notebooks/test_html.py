@@ -211,3 +211,28 @@ def test_in_a_kernel_show_displays_html_beside_the_text():
     assert "&lt;b&gt;SYN&lt;/b&gt;" in shown.data["text/html"] and "<b>SYN</b>" in shown.data["text/plain"]
     # a view as the last expression of a cell shows the same HTML
     assert last.output_type == "execute_result" and "chatlab-table" in last.data["text/html"]
+
+
+def test_a_row_too_wide_for_the_column_gives_the_endpoints_way_as_the_terminal_does():
+    from lab.capture.render import PACKET_COLUMNS, NotedTable, Row
+
+    packets, _ = _capture("01-handshake")
+    assert html.noted_layout(packet_table(packets)) == "full"      # 127.0.0.1 both ways: fits, wrapped
+    reset, _ = _capture("09-reset")    # addresses of two namespaces; windows up to 67107840, later seq 10 digits
+    assert html.noted_layout(packet_table(reset[:45])) == "compact"
+    markup = html.noted_table(packet_table(reset[:45]))
+    assert "52594→5050</td>" in markup and "10.77.2.2:52594 → 10.77.0.2:5050</td>" not in markup
+    assert html.noted_layout(packet_table(reset)) == "note"
+    huge = ["1" * 12, "0.000000", "tcp0", "10.0.0.1:1000 → 10.0.0.2:2000", "SA", "9" * 12, "9" * 12, "65535",
+            "9" * 12]
+    table = NotedTable(PACKET_COLUMNS, [Row(huge, "the note", compact={3: "1000→2000"})])
+    assert html.noted_layout(table) == "note"
+    notes = re.findall(r'class="chatlab-explanation"[^>]*>([^<]*)<', html.noted_table(table))
+    assert notes == [html.text("10.0.0.1:1000 → 10.0.0.2:2000: the note")]   # moved, not lost
+    assert html.noted_table(table).count("<th ") == len(PACKET_COLUMNS) - 1
+
+
+def test_numbers_rows_keep_their_color_but_not_bold():
+    packets, _ = _capture("01-handshake")      # the handshake rows are "bold green"
+    row = re.search(r"<tbody><tr[^>]*>(.*?)</tr>", html.noted_table(packet_table(packets))).group(1)
+    assert "color:#1a7f37" in row and "font-weight:bold" not in row
