@@ -201,6 +201,18 @@ def leak_check(monkeypatch):
     assert _nft_tables() == tables, "the notebook left an nftables table in this namespace"
 
 
+def _html_text(markup: str) -> str:
+    """The text of an HTML output, one piece per element (what the browser shows of nb.show's views)."""
+    from html.parser import HTMLParser
+
+    pieces: list[str] = []
+    parser = HTMLParser(convert_charrefs=True)
+    parser.handle_data = pieces.append
+    parser.feed(markup)
+    parser.close()
+    return "\n".join(piece for piece in pieces if piece.strip())
+
+
 def _cell_text(cell) -> str:
     parts = []
     for out in cell.get("outputs", []):
@@ -209,6 +221,8 @@ def _cell_text(cell) -> str:
         for kind in ("text/plain", "text/markdown"):
             if kind in out.get("data", {}):
                 parts.append(out["data"][kind])
+        if "text/html" in out.get("data", {}):   # a view's text/plain is wrapped at 80 columns; this is not
+            parts.append(_html_text(out["data"]["text/html"]))
     return "\n".join(parts)
 
 
