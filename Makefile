@@ -7,11 +7,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: help demo test test-fast sysdeps browser-deps check-browser venv notebooks lessons bench exercises check-exercises release clean
+.PHONY: help demo test test-fast test-under-load sysdeps browser-deps check-browser venv notebooks lessons bench exercises \
+        check-exercises release clean
 
 help:
 	@echo "make demo       run the scripted chat, captured and explained (sets everything up)"
 	@echo "make test       run the whole test suite (sets everything up)"
+	@echo "make test-under-load  the suite 5 times with 2 busy processes beside it (RUNS=, BUSY=)"
 	@echo "make notebooks  open JupyterLab on the kit's environment"
 	@echo "make lessons    regenerate notebooks/ from tools/lessons/ (stored without outputs)"
 	@echo "make check-browser  open every executed lesson in JupyterLab in headless chromium: nothing scrolls sideways"
@@ -60,6 +62,13 @@ test: $(STAMP) sysdeps browser-deps
 # 1280 px: no output may need horizontal scrolling (prints what it measured).
 check-browser: browser-deps
 	$(PY) -m pytest tests/notebooks/test_browser.py -v -s $(PYTEST_ARGS)
+
+# The suite RUNS times in a row with BUSY busy processes beside it: how a new
+# test is checked for flakiness before it is called done (README, "Tests").
+RUNS ?= 5
+BUSY ?= 2
+test-under-load: $(STAMP) sysdeps browser-deps
+	PY=$(PY) bash tools/test_under_load.sh $(RUNS) $(BUSY)
 
 # The quick loop while developing: no capture, namespaces or notebooks.
 test-fast: $(STAMP)
