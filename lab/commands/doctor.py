@@ -18,6 +18,7 @@ def _grant() -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `chatlab doctor`: --json only."""
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
@@ -129,6 +130,7 @@ def run_checks() -> list[dict]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print every check (a table, or --json) with its fix; 0 when every essential check passed, else 1."""
     results = run_checks()
     essential_ok = all(r["ok"] for r in results if r["essential"])
     if args.json:

@@ -36,6 +36,7 @@ The report ends with that verdict, why, and how to see it.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `chatlab load` (every number checked by lab/commands/options.py)."""
     from lab.chat import limits
     from lab.commands import options
     from lab.experiments.load.runner import MAX_DURATION
@@ -78,6 +79,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Load the server and print the report (a table, or --json).
+
+    0 when every message reached every other client once and every client
+    connected, 1 otherwise, 2 for a problem with the options or the host, 130
+    on Ctrl-C (the workers are stopped).
+    """
     import json
     import sys
 

@@ -97,6 +97,7 @@ class Run:
 
     @property
     def source(self) -> str:
+        """Where the run comes from, for the lesson's note: "LIVE, ..." or the recorded pcap's path."""
         return f"LIVE, port {PORT} on {SENDER}'s eth0" if self.live else f"lab/data/lessons/{self.name}.pcap"
 
     @property

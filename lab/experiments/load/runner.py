@@ -37,6 +37,12 @@ class LoadError(Exception):
 
 @dataclass
 class LoadConfig:
+    """Everything one `chatlab load` run needs: the server, how many clients, how they send, how long.
+
+    Times in seconds, rates in messages per second per sender, sizes in
+    bytes; the defaults are `chatlab load`'s (docs/LOAD.md).
+    """
+
     host: str = "127.0.0.1"
     port: int = 5050
     clients: int = 50
