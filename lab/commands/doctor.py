@@ -92,15 +92,17 @@ def _kernel():
 
 
 def _port():
+    from lab.chat.limits import DEFAULT_PORT
+
     try:
         with socket.socket() as s:
-            s.bind(("127.0.0.1", 5050))
-        return True, "127.0.0.1:5050 is free (the default chat port)", ""
+            s.bind(("127.0.0.1", DEFAULT_PORT))
+        return True, f"127.0.0.1:{DEFAULT_PORT} is free (the default chat port)", ""
     except OSError:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             free = s.getsockname()[1]
-        return True, f"5050 is in use; {free} is free", f"use --port {free}, or stop what listens on 5050"
+        return True, f"{DEFAULT_PORT} is in use; {free} is free", f"use --port {free}, or stop what listens on {DEFAULT_PORT}"
 
 
 CHECKS = [

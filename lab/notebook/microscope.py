@@ -42,11 +42,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab.chat.limits import DEFAULT_PORT
 from lab.net.rto import RttEstimator
 from lab.notebook.display import note
 from lab.notebook.settings import FORCE_RECORDED_ENV, LESSON_DATA, NETLAB_PREFIX, RECORD_ENV
 
-PORT = 5050
+PORT = DEFAULT_PORT
 SENDER, RECEIVER = "client1", "server"
 
 #: The lab's network for lesson 8: what the router does, each direction.

@@ -16,7 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
-PORT = 5050
+from lab.chat.limits import DEFAULT_PORT
+
+PORT = DEFAULT_PORT
 SENDER, RECEIVER = "sender", "receiver"
 
 
