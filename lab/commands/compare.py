@@ -70,7 +70,7 @@ def render(results: dict) -> None:
 
     console = Console()
     console.print(results["note"], markup=False)
-    tcp, udp, reliable = results["tcp"], results["udp"], results.get("reliable", {"skipped": "not run"})
+    tcp = results["tcp"]
     table = Table(title=f"the same {results['messages']} messages, {results['loss']} % loss per crossing "
                         f"(seed {results['seed']})")
     table.add_column("")
