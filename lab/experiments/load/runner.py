@@ -48,7 +48,7 @@ class LoadConfig:
     """Everything one `chatlab load` run needs: the server, how many clients, how they send, how long.
 
     Times in seconds, rates in messages per second per sender, sizes in
-    bytes; the defaults are `chatlab load`'s (docs/LOAD.md).
+    bytes; the defaults are `chatlab load`'s (docs/PERFORMANCE.md).
     """
 
     host: str = "127.0.0.1"
