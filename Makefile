@@ -7,11 +7,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: help demo test test-fast sysdeps venv notebooks lessons bench exercises check-exercises release clean
+.PHONY: help demo test test-fast test-under-load sysdeps venv notebooks lessons bench exercises check-exercises release clean
 
 help:
 	@echo "make demo       run the scripted chat, captured and explained (sets everything up)"
 	@echo "make test       run the whole test suite (sets everything up)"
+	@echo "make test-under-load  the suite 5 times with 2 busy processes beside it (RUNS=, BUSY=)"
 	@echo "make notebooks  open JupyterLab on the kit's environment"
 	@echo "make lessons    regenerate notebooks/ from tools/lessons/ (stored without outputs)"
 	@echo "make bench      run the benchmarks and rewrite docs/PERFORMANCE.md"
@@ -44,6 +45,13 @@ demo: $(STAMP) sysdeps
 
 test: $(STAMP) sysdeps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The suite RUNS times in a row with BUSY busy processes beside it: how a new
+# test is checked for flakiness before it is called done (README, "Tests").
+RUNS ?= 5
+BUSY ?= 2
+test-under-load: $(STAMP) sysdeps
+	PY=$(PY) bash tools/test_under_load.sh $(RUNS) $(BUSY)
 
 # The quick loop while developing: no capture, namespaces or notebooks.
 test-fast: $(STAMP)

@@ -117,6 +117,10 @@ DECISIONS: dict[str, Run | Serve | Excuse | Xfail] = {
     # --- README.md
     "make demo": Run(expect=r"chat-lab demo: a TCP chat, packet by packet", timeout=300, slow=True),
     "make test": Excuse("runs the whole suite, this test included; CI runs it (.ci/run)"),
+    "make test-under-load": Excuse("runs the whole suite 5 times, this test included; "
+                                   "tests/test_under_load.py runs the script on a small selection"),
+    "make test-under-load RUNS=2": Excuse("runs the whole suite twice, this test included; "
+                                          "tests/test_under_load.py runs the script on a small selection"),
     "sudo setcap cap_net_raw,cap_net_admin=eip .venv/bin/python":
         Excuse("gives capabilities to the venv's interpreter, the user's real file (the copy's .venv links to it)"),
     "chatlab server": Serve(SERVER_UP),
