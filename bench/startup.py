@@ -91,7 +91,7 @@ def _imports_of_run(command: str, code: str, repeat: int) -> dict:
     times.sort()
     return {"command": f"chatlab {command} (its imports, up to connect())", "ok": ok,
             "median_s": round(times[len(times) // 2], 3), "max_s": round(times[-1], 3),
-            "heavy_modules": _heavy_after(f"lab.{command}")}
+            "heavy_modules": _heavy_after(code.removeprefix("import "))}  # the same imports as timed
 
 
 def slowest_imports(command: str, top: int = 10) -> list[tuple[int, str]]:

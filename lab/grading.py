@@ -25,6 +25,8 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Exercise:
+    """One graded exercise: what the student types (``key``), its module, its title and its points."""
+
     key: str  # "ex03": what the student types
     module: str  # "ex03_broadcast": exercises/<module>.py and tests/graded/test_<module>.py
     title: str
@@ -82,6 +84,8 @@ def kit_root(start: Path | None = None) -> Path:
 
 @dataclass
 class CaseOutcome:
+    """One graded test's result: its name, passed/failed/skipped, and the failure message."""
+
     name: str  # the test function's name
     outcome: str  # "passed", "failed", "skipped"
     message: str = ""  # the failure (or skip) message
@@ -89,29 +93,36 @@ class CaseOutcome:
 
 @dataclass
 class ExerciseScore:
+    """The results of one exercise's tests, and the points they are worth."""
+
     exercise: Exercise
     tests: list[CaseOutcome] = field(default_factory=list)
 
     @property
     def passed(self) -> list[CaseOutcome]:
+        """The tests that passed."""
         return [t for t in self.tests if t.outcome == "passed"]
 
     @property
     def failed(self) -> list[CaseOutcome]:
+        """The tests that failed."""
         return [t for t in self.tests if t.outcome == "failed"]
 
     @property
     def skipped(self) -> list[CaseOutcome]:
+        """The tests that were skipped (they neither add nor cost points)."""
         return [t for t in self.tests if t.outcome == "skipped"]
 
     @property
     def points(self) -> float:
+        """The exercise's points times the share of tests that ran and passed, to one decimal."""
         ran = len(self.passed) + len(self.failed)
         if ran == 0:
             return 0.0
         return round(self.exercise.points * len(self.passed) / ran, 1)
 
     def to_dict(self) -> dict:
+        """The score as `chatlab grade --json` prints it."""
         return {
             "title": self.exercise.title,
             "points": self.points,

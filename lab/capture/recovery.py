@@ -35,13 +35,13 @@ names the packets it used.  Pure code, fed by :mod:`lab.capture.analysis`.
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass, field
 
 from lab.capture.analysis import MASK, PacketAnalysis, seq_gt, seq_le, seq_lt
 from lab.capture.decode import ACK
+from lab.net.rto import INITIAL_RTO, LINUX_RTO_MIN, RttEstimator, linux_rto
 
-RTO_MIN = 0.200            # seconds: Linux's TCP_RTO_MIN, the shortest retransmission timeout
-INITIAL_RTO = 1.0          # seconds: RFC 6298 before any RTT sample (also Linux's)
 TIMER_SLACK = 0.9          # a silence this fraction of the RTO counts as "the timer expired"
 HISTORY = 20_000           # transmissions remembered per direction (bounded memory)
 SIGNALS = 64               # loss signals (SACK / duplicate ACKs) remembered per direction
@@ -99,26 +99,29 @@ class _Direction:
     recovery_until: int | None = None              # after an RTO: until the ACK passes this
     recovery_frame: int | None = None              # the timeout that started that recovery
     last_retx_ns: dict = field(default_factory=dict)   # seq -> when it was last re-sent
-    srtt: float | None = None
-    rttvar: float = 0.0
+    rtt: RttEstimator = field(default_factory=lambda: RttEstimator(min_rto=0.0, max_rto=math.inf))
+    # SRTT and RTTVAR by RFC 6298 (as Linux updates them); its RTO is not Linux's: see rto()
     acks: list = field(default_factory=list)       # (ack, frame) of the peer's advancing ACKs
     signals: list = field(default_factory=list)    # _Signal from the peer
     cum_ack: int | None = None                     # the peer's cumulative ACK (relative)
 
+    @property
+    def srtt(self) -> float | None:
+        """The smoothed round-trip time in seconds (None before the first sample)."""
+        return self.rtt.srtt
+
     def rto(self) -> float:
-        """The retransmission timeout as Linux computes it: SRTT + max(4 x RTTVAR, 200 ms).
+        """The retransmission timeout as Linux computes it: SRTT + max(4 x RTTVAR, 200 ms) (lab.net.rto).
 
         (RFC 6298 says SRTT + 4 x RTTVAR, at least 1 s; Linux's floor of
         200 ms applies to the variance term, so the RTO is never below
         SRTT + 200 ms.)  1 s before the first RTT sample.
         """
-        if self.srtt is None:
-            return INITIAL_RTO
-        return self.srtt + max(4 * self.rttvar, RTO_MIN)
+        return linux_rto(self.rtt.srtt, self.rtt.rttvar)
 
     def shortest_rto(self) -> float:
         """The least the timer can wait: SRTT + 200 ms (the variance estimate is a guess)."""
-        return INITIAL_RTO if self.srtt is None else self.srtt + RTO_MIN
+        return INITIAL_RTO if self.srtt is None else self.srtt + LINUX_RTO_MIN
 
 
 @dataclass
@@ -169,12 +172,7 @@ class LossRecovery:
             seq_lt(retx.seq, ack) and (before is None or seq_gt(retx.end, before))
             for retx in sender.retransmissions)
         if pa.ack_rtt is not None and not ambiguous:
-            sample = pa.ack_rtt
-            if sender.srtt is None:
-                sender.srtt, sender.rttvar = sample, sample / 2
-            else:   # RFC 6298 section 2.3
-                sender.rttvar = 0.75 * sender.rttvar + 0.25 * abs(sender.srtt - sample)
-                sender.srtt = 0.875 * sender.srtt + 0.125 * sample
+            sender.rtt.sample(pa.ack_rtt)
         advanced = sender.cum_ack is None or seq_gt(ack, sender.cum_ack)
         if advanced:
             sender.cum_ack = ack

@@ -70,6 +70,7 @@ class Drops:
 
     @property
     def total(self) -> int:
+        """Every packet the capture lost, wherever it was lost."""
         return self.kernel + self.queue
 
 

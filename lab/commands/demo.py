@@ -16,6 +16,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `chatlab demo`: --write FILE, --recorded, --width COLUMNS."""
     from lab.commands import options
 
     parser.add_argument("--write", metavar="FILE", default="chatlab-demo.pcap",
@@ -29,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the scripted chat (live, or the recorded capture) and explain it; 130 on Ctrl-C."""
     from lab.experiments.demo import run_demo
 
     try:

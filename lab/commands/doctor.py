@@ -18,6 +18,7 @@ def _grant() -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `chatlab doctor`: --json only."""
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
@@ -91,15 +92,17 @@ def _kernel():
 
 
 def _port():
+    from lab.chat.limits import DEFAULT_PORT
+
     try:
         with socket.socket() as s:
-            s.bind(("127.0.0.1", 5050))
-        return True, "127.0.0.1:5050 is free (the default chat port)", ""
+            s.bind(("127.0.0.1", DEFAULT_PORT))
+        return True, f"127.0.0.1:{DEFAULT_PORT} is free (the default chat port)", ""
     except OSError:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             free = s.getsockname()[1]
-        return True, f"5050 is in use; {free} is free", f"use --port {free}, or stop what listens on 5050"
+        return True, f"{DEFAULT_PORT} is in use; {free} is free", f"use --port {free}, or stop what listens on {DEFAULT_PORT}"
 
 
 CHECKS = [
@@ -129,6 +132,7 @@ def run_checks() -> list[dict]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print every check (a table, or --json) with its fix; 0 when every essential check passed, else 1."""
     results = run_checks()
     essential_ok = all(r["ok"] for r in results if r["essential"])
     if args.json:

@@ -10,6 +10,7 @@ DESCRIPTION = ("Run the graded tests of the exercises (all, or one) against your
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `chatlab grade`: which exercise, --impl, --json, --details."""
     parser.add_argument("exercise", nargs="?", help="grade only this exercise: ex03, 3 or ex03_broadcast")
     parser.add_argument("--impl", choices=["exercises", "solutions"], default="exercises",
                         help="the code to grade (default: %(default)s, your work)")
@@ -19,6 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Grade the exercises and print the points per exercise (a table, or --json).
+
+    0 only when every graded test passed (and at least one ran), 1 when some
+    failed, 2 when grading could not run (an unknown exercise, no tests).
+    """
     import json
     import sys
 

@@ -36,41 +36,47 @@ The report ends with that verdict, why, and how to see it.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from lab.chat import limits
+    """The options of `chatlab load` (every number checked by lab/commands/options.py)."""
     from lab.commands import options
-    from lab.experiments.load.runner import MAX_DURATION
+    from lab.experiments.load import runner
 
-    clients = options.whole("a number of clients", 1, 50_000)
+    default = runner.LoadConfig()  # the defaults, once
+    clients = options.whole("a number of clients", 1, runner.MAX_CLIENTS)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("host", help="the server to load (loopback, or a host you name)")
-    parser.add_argument("--port", type=options.PORT, default=limits.DEFAULT_PORT,
+    parser.add_argument("--port", type=options.PORT, default=default.port,
                         help="its port (default: %(default)s)")
-    parser.add_argument("--clients", type=clients, default=50, metavar="N", help="clients to connect (default 50)")
-    parser.add_argument("--senders", type=options.whole("a number of senders", 0, clients.high), default=5,
-                        metavar="N", help="how many of them send (default 5)")
-    parser.add_argument("--rate", type=options.per_second("a rate", 1000, "messages/s"), default=2.0,
-                        metavar="PER_SECOND", help="messages per second per sender (default 2, at most 1000)")
-    parser.add_argument("--duration", type=options.seconds("a duration", MAX_DURATION), default=10.0,
-                        metavar="SECONDS", help=f"seconds of sending (default 10, at most {MAX_DURATION:.0f})")
-    parser.add_argument("--ramp", type=options.decimal("a ramp", 0, 600, unit="s"), default=2.0, metavar="SECONDS",
-                        help="seconds over which the clients connect (default 2)")
-    parser.add_argument("--stalled", type=options.whole("a number of stalled clients", 0, 1000), default=0,
-                        metavar="K", help="extra clients that never read (default 0)")
-    parser.add_argument("--stalled-rcvbuf", type=options.SOCKET_BUFFER, default=4096, metavar="BYTES",
-                        help="SO_RCVBUF of the stalled clients (default 4096; Linux doubles it)")
-    # The server's line limit is lab.chat.limits.MAX_LINE_BYTES (1024); a padded message stays below it.
-    parser.add_argument("--size", type=options.whole("a message size", 0, 1000, unit="bytes"), default=None,
-                        metavar="BYTES", help=f"pad each message to this size, 0-1000 (default 0; with --stalled "
-                                              f"{STALLED_SIZE}, so that the stalled clients' backlog reaches the "
-                                              "server within seconds)")
-    parser.add_argument("--processes", type=options.whole("a number of processes", 0, 64, note="0: choose"),
-                        default=0, metavar="W",
+    parser.add_argument("--clients", type=clients, default=default.clients, metavar="N",
+                        help="clients to connect (default %(default)s)")
+    parser.add_argument("--senders", type=options.whole("a number of senders", 0, clients.high),
+                        default=default.senders, metavar="N", help="how many of them send (default %(default)s)")
+    parser.add_argument("--rate", type=options.per_second("a rate", runner.MAX_RATE, "messages/s"),
+                        default=default.rate, metavar="PER_SECOND",
+                        help=f"messages per second per sender (default %(default)g, at most {runner.MAX_RATE:g})")
+    parser.add_argument("--duration", type=options.seconds("a duration", runner.MAX_DURATION),
+                        default=default.duration, metavar="SECONDS",
+                        help=f"seconds of sending (default %(default)g, at most {runner.MAX_DURATION:.0f})")
+    parser.add_argument("--ramp", type=options.decimal("a ramp", 0, runner.MAX_RAMP, unit="s"), default=default.ramp,
+                        metavar="SECONDS", help="seconds over which the clients connect (default %(default)g)")
+    parser.add_argument("--stalled", type=options.whole("a number of stalled clients", 0, runner.MAX_STALLED),
+                        default=default.stalled, metavar="K", help="extra clients that never read (default %(default)s)")
+    parser.add_argument("--stalled-rcvbuf", type=options.SOCKET_BUFFER, default=default.stalled_rcvbuf,
+                        metavar="BYTES", help="SO_RCVBUF of the stalled clients (default %(default)s; Linux doubles it)")
+    # A padded message stays below the server's line limit (runner.MAX_SIZE says why).
+    parser.add_argument("--size", type=options.whole("a message size", 0, runner.MAX_SIZE, unit="bytes"), default=None,
+                        metavar="BYTES", help=f"pad each message to this size, 0-{runner.MAX_SIZE} (default 0; with "
+                                              f"--stalled {STALLED_SIZE}, so that the stalled clients' backlog reaches "
+                                              "the server within seconds)")
+    parser.add_argument("--processes", type=options.whole("a number of processes", 0, runner.MAX_PROCESSES,
+                                                          note="0: choose"),
+                        default=default.processes, metavar="W",
                         help="worker processes (default: one per ~400 clients, at most one per CPU)")
     parser.add_argument("--latency-every", type=options.whole("a sampling step", 0, clients.high, note="0: choose"),
-                        default=0, metavar="K",
+                        default=default.timed_every, metavar="K",
                         help="time the senders and every K-th client; the others are read in bulk and only "
                              "counted, so the load generator leaves the CPU to the server "
-                             "(default: all up to 200 clients, else about 125; 1 = every client)")
+                             f"(default: all up to {runner.AUTO_ALL_TIMED} clients, else about {runner.AUTO_TIMED}; "
+                             "1 = every client)")
     parser.add_argument("--app-time", action="store_true",
                         help="measure latency to when this program reads a line, not to when the kernel "
                              "received it (the default on Linux)")
@@ -78,6 +84,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Load the server and print the report (a table, or --json).
+
+    0 when every message reached every other client once and every client
+    connected, 1 otherwise, 2 for a problem with the options or the host, 130
+    on Ctrl-C (the workers are stopped).
+    """
     import json
     import sys
 

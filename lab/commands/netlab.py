@@ -39,6 +39,7 @@ DURATION = Duration()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The actions of `chatlab netlab` (up, status, measure, exec, down) and their options."""
     from lab.net.netlab import MAX_CLIENTS
 
     sub = parser.add_subparsers(dest="action", metavar="up|status|measure|exec|down", required=True)
@@ -167,6 +168,12 @@ def _measure_text(r: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Do one action on the emulated network; the exit status.
+
+    0 when it was done (exec: the command's own status), 1 without root, when
+    the lab is not up or a step failed (one line says which), 2 for exec without
+    a command, 130 when Ctrl-C interrupted `up` (the half-built lab is removed).
+    """
     from lab.net.netlab import Netlab, NetlabError, discover, privilege_problem, sigterm_as_interrupt
     from lab.net.shaping import describe
 

@@ -37,6 +37,7 @@ class Value:
 
     @property
     def rule(self) -> str:
+        """The valid values in words ("a port is 1-65535"), the end of every error line."""
         raise NotImplementedError  # each subclass says its own range
 
     def fail(self, text: str, problem: str) -> argparse.ArgumentTypeError:
@@ -79,6 +80,7 @@ class Number(Value):
 
     @property
     def rule(self) -> str:
+        """The range in words: "1-65535", "above 0, at most 60 s", "0 or more", with the note."""
         unit = f" {self.unit}" if self.unit else ""
         low, high = _plain(self.low), _plain(self.high)
         if self.low is not None and self.high is not None:
@@ -111,6 +113,7 @@ class ByteSize(Number):
 
     @property
     def rule(self) -> str:
+        """The range in bytes, with the suffixes explained (K, M, G are powers of 1024)."""
         text = f"{self.what} is {_bytes(self.low)} to {_bytes(self.high)} (in bytes; K, M, G: 64K = 65536)"
         return text + (f"; {self.note}" if self.note else "")
 
@@ -139,6 +142,7 @@ class TcRate(Value):
 
     @property
     def rule(self) -> str:
+        """What tc accepts, in words: a number and a unit, at most tc's 32-bit limit."""
         return "a rate is a number and a tc unit: 1mbit, 500kbit (bits/s) or 100kbps (bytes/s), at most 34gbit"
 
 

@@ -50,6 +50,11 @@ def summary(relay) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Relay datagrams until Ctrl-C or SIGTERM, then print what was dropped, duplicated, reordered.
+
+    0 when stopped by a signal, 2 when the port cannot be bound.  The seed is
+    printed at the start, so that a run can be repeated.
+    """
     import random
     import threading
 

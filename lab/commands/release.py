@@ -49,6 +49,7 @@ class ReleaseError(Exception):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `chatlab release`: --output DIR, --force."""
     parser.add_argument("--output", "-o", default="student-release",
                         help="directory to create (default: %(default)s, inside the kit)")
     parser.add_argument("--force", action="store_true", help="replace the output directory if it is an older release")
@@ -96,6 +97,11 @@ def select(root: Path, files: list[str]) -> list[str]:
 
 
 def check_exercises_in_sync(root: Path) -> None:
+    """Raise ReleaseError unless exercises/ is what tools/make_exercises.py makes from solutions/.
+
+    A student release must hand out the skeletons of the current solutions.
+    In a release (no solutions/ or no tool) there is nothing to compare with.
+    """
     tool = root / "tools" / "make_exercises.py"
     if not (root / "solutions").is_dir() or not tool.is_file():
         return  # releasing a release: nothing to compare with
@@ -127,6 +133,7 @@ def build(root: Path, output: Path, force: bool = False) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Build the student copy and say what was left out; 0 on success, 1 with one line why not."""
     from lab.grading import kit_root
 
     root = kit_root()

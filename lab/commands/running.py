@@ -29,9 +29,11 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class Startable(Protocol):
     """What ``run_until_signal`` runs: a server with ``start()`` and ``stop()``."""
 
-    def start(self) -> object: ...
+    def start(self) -> object:
+        """Start serving in the background and return once ready."""
 
-    def stop(self) -> object: ...
+    def stop(self) -> object:
+        """Stop serving and release everything (sockets, threads)."""
 
 
 def catch_stop_signals() -> tuple[threading.Event, Callable[[], None]]:

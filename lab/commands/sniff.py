@@ -18,6 +18,7 @@ GRAPHS = ("tcptrace", "throughput", "rtt")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `chatlab sniff`: what to capture (or --read), where to write, how to show it."""
     from lab.commands import options
 
     parser.add_argument("--port", type=options.PORT, default=None,
@@ -112,6 +113,12 @@ def _graph(args, annotated, streams) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Capture and annotate until Ctrl-C, --count or --duration (or annotate --read FILE).
+
+    0 when the capture ran and stopped normally (Ctrl-C and SIGTERM included),
+    2 when capture cannot start (no permission: the line says how to grant it)
+    or options conflict.
+    """
     if args.read:
         return _read(args)
     if args.graph or args.out or args.stream is not None:

@@ -27,6 +27,7 @@ eavesdroppers, but you could be talking, encrypted, to the wrong machine."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The actions of `chatlab tls`: init (make the lab CA and a server certificate) and show."""
     from lab.commands import options
     from lab.tls.certs import MAX_DAYS
 
@@ -51,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Do `tls init` or `tls show`; 0 when done, 1 with one line for a certificate problem, 2 without an action."""
     from lab.tls.certs import CertError
 
     try:

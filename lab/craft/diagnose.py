@@ -43,6 +43,7 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
+        """True when no problem was found: every number of the hand-made connection was right."""
         return not self.problems
 
     def explain(self) -> str:

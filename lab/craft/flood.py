@@ -70,12 +70,14 @@ class FloodRun:
     guard_dropped: int = 0
 
     def to_dict(self) -> dict:
+        """The run as plain JSON values (how the lesson records it in lab/data/lessons/)."""
         return {"backlog": self.backlog, "flood": self.flood, "attacker": self.attacker,
                 "server": list(self.server), "phases": [vars(p) for p in self.phases],
                 "synacks_to_attacker": self.synacks_to_attacker, "guard_dropped": self.guard_dropped}
 
     @classmethod
     def from_dict(cls, data: dict) -> "FloodRun":
+        """The run that ``to_dict`` wrote (a recorded run, replayed without root)."""
         run = cls(data["backlog"], data["flood"], data["attacker"], tuple(data["server"]))
         run.phases = [Phase(**p) for p in data["phases"]]
         run.synacks_to_attacker, run.guard_dropped = data["synacks_to_attacker"], data["guard_dropped"]

@@ -64,10 +64,12 @@ class ResetPlan:
 
     @property
     def in_window(self) -> int:
+        """The sequence number of an RST inside the receive window but not exact (RFC 5961: a challenge ACK)."""
         return seq_add(self.exact, max(1, self.window_field // 2))
 
     @property
     def outside(self) -> int:
+        """The sequence number of an RST far outside the receive window (dropped silently)."""
         return seq_add(self.exact, OUTSIDE_OFFSET)
 
     def seq(self, kind: str) -> int:

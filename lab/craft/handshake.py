@@ -67,6 +67,7 @@ class HandJoin:
 
     @classmethod
     def from_dict(cls, data: dict) -> "HandJoin":
+        """The join that ``to_dict`` wrote (a recorded run, replayed without root)."""
         result = cls(tuple(data["local"]), tuple(data["server"]), data["isn"], data["server_isn"])
         result.steps = [Step(**s) for s in data["steps"]]
         for key in ("lines", "state", "reached", "problem", "guard_dropped"):

@@ -16,10 +16,11 @@ import threading
 import time
 from pathlib import Path
 
+from lab.chat.limits import DEFAULT_PORT
 from lab.net.netlab import NetlabError
 
 ROOT = Path(__file__).resolve().parents[2]
-CHAT_PORT = 5050
+CHAT_PORT = DEFAULT_PORT
 
 
 def start_server(net, host: str = "server", port: int = CHAT_PORT, **config):

@@ -55,11 +55,13 @@ class ResetRun:
     room_saw: str | None = None
 
     def to_dict(self) -> dict:
+        """The run as plain JSON values (how the lesson records it in lab/data/lessons/)."""
         return {"victim": list(self.victim), "server": list(self.server), "tls": self.tls,
                 "tries": [vars(t) for t in self.tries], "closed_event": self.closed_event, "room_saw": self.room_saw}
 
     @classmethod
     def from_dict(cls, data: dict) -> "ResetRun":
+        """The run that ``to_dict`` wrote (a recorded run, replayed without root)."""
         run = cls(tuple(data["victim"]), tuple(data["server"]), data["tls"])
         run.tries = [ResetTry(**t) for t in data["tries"]]
         run.closed_event, run.room_saw = data["closed_event"], data["room_saw"]

@@ -58,6 +58,7 @@ class StageSettings:
             raise SettingsError(f"max_held must be at least 1, not {self.max_held}")
 
     def to_dict(self) -> dict:
+        """The settings as JSON values (how netlab passes them to the stage)."""
         return asdict(self)
 
     def changed(self, **changes) -> "StageSettings":
@@ -101,6 +102,7 @@ class Counters:
     per_direction: dict = field(default_factory=dict)  # direction -> packets received
 
     def to_dict(self) -> dict:
+        """The counters as JSON values (the stage's status reply)."""
         return asdict(self)
 
 

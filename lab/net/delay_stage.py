@@ -90,6 +90,12 @@ class Stage:
         self.write_errors = 0
 
     def run(self) -> None:
+        """The loop, until stopped: packets from the TUN device into the delay line, each written back when due.
+
+        Between packets it answers the control socket's requests.  ``select``
+        waits at most until the next packet is due (at most 1 s), so a packet
+        leaves within the scheduler's latency of its time.
+        """
         while self.running:
             due = self.line.next_due()
             timeout = 1.0 if due is None else min(1.0, max(0.0, due - time.monotonic()))
@@ -173,6 +179,7 @@ class Stage:
         return {"error": f"unknown op {op!r}"}
 
     def status(self) -> dict:
+        """The stage's state as the control socket reports it: settings, counters, packets held, CPU seconds used."""
         times = os.times()
         return {"stage": "tun", "pid": os.getpid(), "tun": TUN_NAME, "started": self.started,
                 "settings": self.line.settings.to_dict(), "counters": self.line.counters.to_dict(),
@@ -199,6 +206,13 @@ def request(op: str, timeout: float = 3.0, **fields) -> dict:
 
 
 def main(argv: list[str]) -> int:
+    """Run a delay stage in this network namespace (``python -m lab.net.delay_stage SETTINGS_JSON``).
+
+    Attaches to the TUN device, listens on the control socket, prints READY
+    for lab.net.netlab, and runs until SIGTERM or SIGINT.  Exit status 0 when
+    stopped, 1 when the device or the control socket is unavailable, 2 for bad
+    settings.
+    """
     if len(argv) != 1:
         print("usage: python -m lab.net.delay_stage SETTINGS_JSON (started by lab.net.netlab)", file=sys.stderr)
         return 2

@@ -151,6 +151,7 @@ class LinkSettings:
         return bool(self.delay_ms or self.reorder or self.duplicate or self.seed is not None)
 
     def to_dict(self) -> dict:
+        """The settings as JSON values, with the queue in bytes as the link actually uses it."""
         return {**asdict(self), "queue_bytes": self.queue}
 
 

@@ -27,6 +27,7 @@ def explain_bind_error(error: OSError, host: str, port: int) -> str:
     >>> explain_bind_error(OSError(errno.EADDRINUSE, "Address already in use"), "127.0.0.1", 5050)
     'port 5050 is already in use on 127.0.0.1:5050 (another server is running there?): stop it, or choose another port with --port'
     """
+    from lab.chat.limits import DEFAULT_PORT
     from lab.net.addresses import host_port
 
     where = host_port(host, port)
@@ -34,7 +35,7 @@ def explain_bind_error(error: OSError, host: str, port: int) -> str:
         return (f"port {port} is already in use on {where} (another server is running there?): "
                 "stop it, or choose another port with --port")
     if error.errno == errno.EACCES:
-        return f"not allowed to bind {where}: ports below 1024 need root; use --port 5050"
+        return f"not allowed to bind {where}: ports below 1024 need root; use --port {DEFAULT_PORT}"
     if error.errno == errno.EADDRNOTAVAIL:
         return f"{host} is not an address of this machine; use 0.0.0.0 (every interface) or 127.0.0.1 (this machine only)"
     return f"cannot listen on {where}: {error.strerror or error}"

@@ -15,7 +15,7 @@ kernel header (with the C compiler's ``offsetof``, where one is installed).
 :class:`TcpInfoSampler` reads TCP_INFO every few milliseconds from a
 thread, stamping each sample with ``time.time_ns()``, the clock packet
 captures use, so that cwnd, ssthresh, SRTT and RTO plot on a capture's time
-axis (lab.capture.graphs.tcpinfo_axes)::
+axis (lab.capture.graphs.tcpinfo)::
 
     with TcpInfoSampler(sock, interval=0.005) as sampler:
         sock.sendall(data)

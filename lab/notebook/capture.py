@@ -60,6 +60,7 @@ class Capture:
 
     @property
     def source(self) -> str:
+        """Where the packets come from, for the lesson's note: "LIVE, port P on IFACE" or the recorded pcap's path."""
         if self.sniffer is not None:
             return f"LIVE, port {self.port} on {self.iface}"
         return f"lab/data/lessons/{self.name}.pcap"

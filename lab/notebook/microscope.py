@@ -31,6 +31,7 @@ notebook's claims are checked on the packets it just captured.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import socket
@@ -41,10 +42,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab.chat.limits import DEFAULT_PORT
+from lab.net.rto import RttEstimator
 from lab.notebook.display import note
 from lab.notebook.settings import FORCE_RECORDED_ENV, LESSON_DATA, NETLAB_PREFIX, RECORD_ENV
 
-PORT = 5050
+PORT = DEFAULT_PORT
 SENDER, RECEIVER = "client1", "server"
 
 #: The lab's network for lesson 8: what the router does, each direction.
@@ -95,6 +98,7 @@ class Run:
 
     @property
     def source(self) -> str:
+        """Where the run comes from, for the lesson's note: "LIVE, ..." or the recorded pcap's path."""
         return f"LIVE, port {PORT} on {SENDER}'s eth0" if self.live else f"lab/data/lessons/{self.name}.pcap"
 
     @property
@@ -322,13 +326,15 @@ def first_segments(run: Run, count: int = 6) -> list[dict]:
     two segments (a delayed ACK), where the first segment's sample is longer.
     """
     rows, estimated = [], None
+    srtt = RttEstimator()   # Kurose-Ross's EstimatedRTT is RFC 6298's SRTT (alpha = 1/8)
     acks = run.acks()
     for a in run.data()[:count]:
         end = a.seq + a.segment.length
         ack = next((b for b in acks if b.segment.ts_ns > a.segment.ts_ns and b.ack >= end), None)
         sample = (ack.segment.ts_ns - a.segment.ts_ns) / 1e9 if ack else None
         if sample is not None:
-            estimated = sample if estimated is None else 0.875 * estimated + 0.125 * sample
+            srtt.sample(sample)
+            estimated = srtt.srtt
         rows.append({"frame": a.segment.number, "seq": a.seq, "length": a.segment.length,
                      "sent": a.segment.time - run.t0, "ack_frame": ack.segment.number if ack else None,
                      "acked": ack.segment.time - run.t0 if ack else None, "sample_rtt": sample,
@@ -351,17 +357,13 @@ def rtt_samples(run: Run) -> list[tuple[float, float]]:
 
 
 def rfc6298(samples: list[tuple[float, float]], min_rto: float = 1.0) -> list[dict]:
-    """SRTT, RTTVAR and RTO after each sample, by RFC 6298 (G = 1 ms; ``min_rto``: 1 s, or Linux's 0.2 s)."""
-    srtt = rttvar = None
+    """SRTT, RTTVAR and RTO after each (t, rtt) sample, by RFC 6298 (lab.net.rto's estimator; G = 1 ms,
+    no cap; ``min_rto``: 1 s, or Linux's 0.2 s applied the RFC's way)."""
+    estimator = RttEstimator(min_rto=min_rto, max_rto=math.inf)
     out = []
     for t, r in samples:
-        if srtt is None:
-            srtt, rttvar = r, r / 2
-        else:
-            rttvar = 0.75 * rttvar + 0.25 * abs(srtt - r)
-            srtt = 0.875 * srtt + 0.125 * r
-        out.append({"t": t, "sample": r, "srtt": srtt, "rttvar": rttvar,
-                    "rto": max(min_rto, srtt + max(0.001, 4 * rttvar))})
+        estimator.sample(r)
+        out.append({"t": t, "sample": r, "srtt": estimator.srtt, "rttvar": estimator.rttvar, "rto": estimator.rto})
     return out
 
 

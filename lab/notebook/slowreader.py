@@ -35,9 +35,11 @@ class SlowReaderResult:
 
     @property
     def frozen(self) -> bool:
+        """The room froze: bob missed some of alice's lines, or his own line never reached her."""
         return self.received_by_bob < self.sent or not self.bob_heard
 
     def row(self) -> dict:
+        """One row of the lesson's table: the server, what was sent and received, sleepy's fate, the verdict."""
         return {"server": self.server, "threads": self.server_threads,
                 "alice sent": self.sent, "bob received": self.received_by_bob,
                 "bob's line reached alice": "yes" if self.bob_heard else "no",

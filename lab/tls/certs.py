@@ -54,11 +54,13 @@ class Names:
     ips: list[IPAddress] = field(default_factory=list)
 
     def add_dns(self, name: str) -> None:
+        """Add a DNS name (lower case, without a final dot), once."""
         name = name.strip().rstrip(".").lower()
         if name and name not in self.dns:
             self.dns.append(name)
 
     def add_ip(self, ip: IPAddress) -> None:
+        """Add an IP address, once."""
         if ip not in self.ips:
             self.ips.append(ip)
 

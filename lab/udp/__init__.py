@@ -17,8 +17,10 @@ needs, and each piece shows what TCP was doing for us (docs/UDP.md):
   sends to one member is numbered, so receivers can count what was lost,
   duplicated or reordered (``SequenceTracker``) - TCP does this for you and
   also *repairs* it; here we can only count;
-* **one datagram = one line**, at most ``MAX_DATAGRAM`` bytes (no stream to
-  re-split, and no IP fragmentation).
+* **one datagram = one line**, at most ``MAX_DATAGRAM`` (1200) bytes: no
+  stream to re-split, and small enough not to be fragmented (IPv6
+  guarantees 1280-byte packets on every link; IPv4 guarantees only 576, so
+  a path with a small MTU could still fragment it: ``datagrams`` says more).
 
 Datagrams (UTF-8 text; fields separated by one space)::
 
@@ -46,7 +48,10 @@ The package, one job per module:
 * ``server_core``: ``UdpChatCore`` and ``Member``, what the server decides (sans-I/O);
 * ``client_core``: ``UdpClientCore``, what a client decides (sans-I/O);
 * ``server``: ``UdpChatServer``, the server's socket and thread;
-* ``client``: ``UdpChatClient`` (scripted) and ``UdpTerminalClient`` (a person at a terminal), the clients' sockets.
+* ``client``: ``UdpChatClient`` (scripted) and ``UdpTerminalClient`` (a person at a terminal), the clients' sockets;
+* ``reliable``: not the chat: what TCP does, rebuilt over UDP for one stream from one sender (numbered
+  datagrams, cumulative ACKs, Go-Back-N, RFC 6298's timer from lab/net/rto.py); exercise 12's reference,
+  the third row of `chatlab compare` (not imported here: ``from lab.udp import reliable``).
 """
 
 from lab.udp.client import KEEPALIVE_INTERVAL, UdpChatClient

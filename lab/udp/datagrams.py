@@ -7,6 +7,10 @@ Every datagram the server sends ends with CRLF, like a TCP server line, so
 ``nc -u`` shows one per row; the client may end its datagrams with a line
 end or not (``nc -u`` sends one).
 
+These are the chat's datagrams only.  lab/udp/reliable.py has a binary
+format of its own (one byte of kind, a 32-bit sequence number, a payload)
+for the reliable stream of exercise 12 and `chatlab compare`.
+
 >>> encode_join("alice", pad_to=0)
 b'J - alice'
 >>> decode_client(b"M 7 hello\\n")
@@ -23,14 +27,18 @@ from lab.chat import limits
 from lab.chat import wire as p
 
 MAX_DATAGRAM = limits.MAX_DATAGRAM_BYTES
-"""Largest UDP payload we send or accept, in bytes (1200).
+"""Largest UDP payload we send or accept, in bytes (1200), so that a datagram is not fragmented.
 
-IPv6 guarantees that every link carries packets of 1280 bytes (RFC 8200);
-1280 - 40 (IPv6 header) - 8 (UDP header) = 1232, and 1200 leaves room for
-tunnels.  On IPv6, a datagram that fits is never fragmented (a lost fragment
-loses the whole datagram, and many firewalls drop fragments).  IPv4
-guarantees less (576-byte packets, RFC 791), but the links a classroom uses
-carry 1500, and QUIC and DNS use the same 1200-byte bound."""
+IPv6 guarantees that every link carries packets of at least 1280 bytes
+(RFC 8200); 1280 - 40 (IPv6 header) - 8 (UDP header) = 1232, and 1200
+leaves room for tunnels: on IPv6 a datagram that fits is never fragmented.
+IPv4 guarantees only 576 bytes (every host must accept a 576-byte
+datagram, RFC 791 and RFC 1122), so on an IPv4 path with a small MTU a
+1200-byte datagram can still be fragmented; the links a classroom uses
+carry 1500.  Fragmentation matters because a datagram is lost whole when
+any fragment is lost, and many firewalls and NATs drop fragments.  QUIC
+requires paths to carry 1200-byte datagrams (RFC 9000, section 14) and DNS
+recommends a 1232-byte buffer, for the same reason (docs/UDP.md, "Sizes")."""
 
 JOIN_PADDING = limits.JOIN_PADDING_BYTES
 """Clients pad the join to at least this many bytes (64), so the server's

@@ -12,7 +12,8 @@ and in order, in its simplest classic form:
   next one;
 * **a retransmission timer**: what is not acknowledged in time is sent again;
   the timeout follows the round-trip time as RFC 6298 computes it
-  (``RttEstimator``: SRTT, RTTVAR, RTO, Karn's rule, exponential back-off);
+  (``RttEstimator`` from :mod:`lab.net.rto`: SRTT, RTTVAR, RTO, exponential
+  back-off; the sender applies Karn's rule);
 * **a sliding window**: up to ``window`` datagrams in flight before the first
   ACK comes back, instead of one round trip per datagram (stop-and-wait is
   the window of 1);
@@ -47,15 +48,16 @@ where TCP numbers bytes (a SYN or FIN takes one number there too).  The SYN
 is acknowledged with ``A isn+1`` and, as in TCP, nothing else is sent until
 it is.
 
-``Sender``, ``Receiver``, ``RttEstimator`` and the datagram functions are
+``Sender``, ``Receiver``, the timers and the datagram functions are
 sans-I/O: plain objects fed with datagrams and the current time, that
 return datagrams to send; no socket, no clock, no thread.  ``SenderSocket``
 and ``ReceiverSocket`` attach them to a UDP socket (``chatlab compare`` runs
 them).
 
 Exercise 12 (``solutions/ex12_reliable.py``) has students write the same
-algorithm; the code there is this code (tests/udp/test_reliable.py checks
-that the two say the same, docstrings aside): the exercise must be
+algorithm; the code there is this code and lab/net/rto.py's estimator
+(tests/udp/test_reliable.py checks that they say the same, docstrings
+aside): the exercise must be
 self-contained and hand out no answer, and the kit needs its reference in
 ``lab/``, which the student release ships without ``solutions/``.
 """
@@ -69,6 +71,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from lab.net.rto import RttEstimator
 from lab.udp.datagrams import MAX_DATAGRAM
 
 # --- datagram format (sans-I/O) -----------------------------------------------
@@ -130,6 +133,8 @@ def seq_diff(a: int, b: int) -> int:
 
 
 # --- retransmission timeouts (sans-I/O) -----------------------------------------------
+# The adaptive one, RFC 6298's RttEstimator, is lab/net/rto.py's (the kit's one copy of
+# the SRTT/RTTVAR arithmetic); a timer is anything with ``rto``, ``sample`` and ``backoff``.
 
 class FixedTimer:
     """A retransmission timeout that never changes: RTO seconds, whatever the round-trip time."""
@@ -142,53 +147,6 @@ class FixedTimer:
 
     def backoff(self) -> None:
         """The timer expired: a fixed timer stays as it is."""
-
-
-ALPHA, BETA, K = 1 / 8, 1 / 4, 4  # RFC 6298 (2.3)
-
-
-class RttEstimator:
-    """The retransmission timeout of RFC 6298, computed from round-trip samples.
-
-    * first sample R (2.2): SRTT = R, RTTVAR = R / 2;
-    * every later sample R' (2.3), RTTVAR first, with the old SRTT:
-      RTTVAR = (1 - beta) RTTVAR + beta |SRTT - R'|, then
-      SRTT = (1 - alpha) SRTT + alpha R', with alpha = 1/8, beta = 1/4;
-    * RTO = SRTT + max(G, K RTTVAR), K = 4, G the clock granularity, then
-      kept between ``min_rto`` and ``max_rto`` (2.4, 2.5);
-    * before any sample RTO is ``initial_rto``, 1 s (2.1);
-    * each expiry doubles RTO, up to ``max_rto`` (5.5, "back off the
-      timer"); the next sample computes it afresh from SRTT and RTTVAR.
-
-    Karn's rule (RFC 6298 section 3) is the caller's: never sample a
-    datagram that was sent more than once (which copy did the ACK answer?).
-
-    The minimum: RFC 6298 (2.4) says 1 s; Linux uses 200 ms (TCP_RTO_MIN),
-    the default here.  The maximum: the RFC allows a cap of 60 s or more
-    (2.5; Linux: 120 s), the default here; the kit's transfers pass 1 s (see
-    DEFAULT_MAX_RTO).  Exercise 10 writes the same estimator, with the same
-    alpha, beta and K; with the same minimum it gives the same RTO.
-    """
-
-    def __init__(self, min_rto: float = 0.2, max_rto: float = 60.0, initial_rto: float = 1.0,
-                 granularity: float = 0.001) -> None:
-        self.min_rto, self.max_rto, self.granularity = min_rto, max_rto, granularity
-        self.srtt: float | None = None
-        self.rttvar: float | None = None
-        self.rto = min(max(initial_rto, min_rto), max_rto)
-
-    def sample(self, rtt: float) -> None:
-        """Take one round-trip time RTT (seconds) into SRTT, RTTVAR and RTO."""
-        if self.srtt is None:
-            self.srtt, self.rttvar = rtt, rtt / 2
-        else:
-            self.rttvar = (1 - BETA) * self.rttvar + BETA * abs(self.srtt - rtt)
-            self.srtt = (1 - ALPHA) * self.srtt + ALPHA * rtt
-        self.rto = min(max(self.srtt + max(self.granularity, K * self.rttvar), self.min_rto), self.max_rto)
-
-    def backoff(self) -> None:
-        """The timer expired: double RTO, at most ``max_rto``."""
-        self.rto = min(self.rto * 2, self.max_rto)
 
 
 DEFAULT_MAX_RTO = 1.0

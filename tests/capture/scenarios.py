@@ -18,6 +18,9 @@ import threading
 import time
 from pathlib import Path
 
+from tests.helpers.chat import free_port  # noqa: F401  (the capture tests call sc.free_port)
+from tests.helpers.waiting import wait_for
+
 ANALYSIS_FLAGS = (
     "retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order",
     "duplicate_ack", "lost_segment", "ack_lost_segment", "zero_window", "zero_window_probe",
@@ -34,26 +37,7 @@ FIELDS = ("frame.number", "tcp.stream", "tcp.srcport", "tcp.dstport", "tcp.flags
           "tcp.options.sack_le", "tcp.options.sack_re", "tcp.options.sack.dsack_le", "tcp.options.sack.dsack_re")
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 MARKER = b"chatlab-capture-marker"
-
-
-def wait_for(condition, what: str, timeout: float = 10.0, every: float = 0.01):
-    """Poll ``condition()`` until it returns something true (returned); AssertionError at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"waited {timeout:.0f} s for {what}")
-        time.sleep(every)
 
 
 def unread_bytes(sock: socket.socket) -> int:

@@ -70,14 +70,18 @@ def test_sniff_without_permission_says_how_to_grant():
     assert len(lines) == 1 and "setcap" in lines[0] and "sudo" in lines[0]
 
 
-@pytest.mark.privileged
-def test_sniff_live_json_sees_a_connection():
-    port = 0
+def _sniff_a_refused_connection(*options: str) -> tuple[subprocess.Popen, str, str]:
+    """`chatlab sniff --port P --count 2 OPTIONS` while a connect() to P (where nothing listens) is refused.
+
+    Returns the finished process, its stdout and its stderr: the capture
+    should hold the SYN and the RST that answered it.
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([*CHATLAB, "sniff", "--port", str(port), "--json", "--count", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*CHATLAB, "sniff", "--port", str(port), "--count", "2", *options],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "160"})
     try:
         _started(proc)
         with pytest.raises(OSError):
@@ -86,6 +90,12 @@ def test_sniff_live_json_sees_a_connection():
     finally:
         if proc.poll() is None:
             proc.kill()
+    return proc, out, err
+
+
+@pytest.mark.privileged
+def test_sniff_live_json_sees_a_connection():
+    _, out, err = _sniff_a_refused_connection("--json")
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["flags"] for r in rows] == ["S", "AR"], err
     assert re.search(r"2 packets; dropped: \d+ in the kernel, \d+ in the queue", err), err
@@ -154,21 +164,8 @@ def test_demo_live_end_to_end(tmp_path: Path):
 
 @pytest.mark.privileged
 def test_sniff_live_table_and_write(tmp_path: Path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     pcap = tmp_path / "out.pcap"
-    proc = subprocess.Popen([*CHATLAB, "sniff", "--port", str(port), "--count", "2", "--write", str(pcap)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "COLUMNS": "160"})
-    try:
-        _started(proc)
-        with pytest.raises(OSError):
-            socket.create_connection(("127.0.0.1", port), timeout=2)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc, out, err = _sniff_a_refused_connection("--write", str(pcap))
     assert proc.returncode == 0, err
     assert "SYN 1/3" in out and "nothing listens" in out and "Connections" in out
     from lab.capture import read_pcap

@@ -46,10 +46,31 @@ def test_the_check_can_fail():
 
 
 def test_importing_the_core_loads_no_io_module():
-    # a fresh interpreter: what importing the chat core drags in (lab.tls.detect's package aside)
-    modules = ["lab.chat.wire", "lab.chat.room", "lab.chat.replies", "lab.chat.limits", "lab.chat.ratelimit"]
+    # a fresh interpreter: what importing the chat core drags in; client_core uses lab.tls.detect,
+    # whose package imports its other modules (ssl, socket) only when one of their names is used
+    modules = ["lab.chat.wire", "lab.chat.room", "lab.chat.replies", "lab.chat.limits", "lab.chat.ratelimit",
+               "lab.chat.client_core"]
     code = (f"import sys; import {', '.join(modules)}; "
             f"print(' '.join(sorted(m for m in {sorted(FORBIDDEN)!r} if m in sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [], f"importing the chat core loads {done.stdout.strip()}"
+
+
+def test_every_chat_module_is_imported_in_the_fresh_interpreter():
+    """A new module in lab/chat/ joins the fresh-interpreter check above (or that check proves nothing for it)."""
+    import inspect
+
+    source = inspect.getsource(test_importing_the_core_loads_no_io_module)
+    missing = [path.stem for path in sorted(CHAT.glob("*.py"))
+               if path.stem != "__init__" and f'"lab.chat.{path.stem}"' not in source]
+    assert not missing, f"add these to test_importing_the_core_loads_no_io_module: {missing}"
+
+
+def test_lab_tls_names_load_their_module_on_first_use():
+    code = ("import sys; import lab.tls.detect; before = 'ssl' in sys.modules; "
+            "from lab.tls import TlsTransport, client_context, looks_like_tls_client_hello; "
+            "print(before, 'ssl' in sys.modules, TlsTransport.__module__, client_context.__module__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True", "lab.tls.transport", "lab.tls.contexts"], done.stdout

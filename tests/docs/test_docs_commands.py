@@ -237,7 +237,6 @@ DECISIONS: dict[str, Run | Serve | Excuse | Xfail] = {
     "chatlab client --insecure": Excuse("an option named in prose (`--insecure` switches verification off)"),
     "sudo .venv/bin/chatlab compare": Run(expect=r"the same \d+ messages", timeout=600, slow=True),
     "sudo .venv/bin/chatlab compare --loss 10": Run(expect=r"the same \d+ messages", timeout=600, slow=True),
-    "sudo .venv/bin/chatlab netlab up --loss 20": Run(expect=r"lab 'chatlab' is up"),
     "chatlab tls init --ip YOUR-LAN-IP": Excuse("YOUR-LAN-IP is a placeholder; "
                                                 "`chatlab tls init --ip 192.168.1.20` is run"),
     "chatlab client --tls --cafile ca.pem YOUR-LAN-IP":

@@ -229,30 +229,6 @@ def test_tcp_repairs_everything_udp_loses_its_share(tmp_path):
         # TCP_INFO read when the last message arrived missed the sender's late
         # retransmissions (22 against 40 on a busy machine).
         assert tcp["retransmissions_tcp_info"] == _mss_segments_resent(read_pcap(tmp_path / "tcp.pcap")), tcp
-
-
-def _mss_segments_resent(segments) -> int:
-    """Retransmitted data in a capture, in MSS-sized segments (count_retransmissions' rule)."""
-    import math
-
-    from lab.capture.decode import FIN, SYN
-
-    base, highest, mss, total = {}, {}, {}, 0
-    for s in segments:
-        if s.proto != "tcp":
-            continue
-        flow = (s.src, s.sport, s.dst, s.dport)
-        if s.flags & SYN and s.mss:
-            mss[(s.dst, s.dport, s.src, s.sport)] = s.mss - 12  # minus the timestamp option
-        consumed = s.length + bool(s.flags & SYN) + bool(s.flags & FIN)
-        if not consumed:
-            continue
-        start = (s.seq - base.setdefault(flow, s.seq)) % 2**32
-        top = highest.get(flow)
-        if top is not None and start < top and not (s.length <= 1 and start == top - 1 and not s.flags & (SYN | FIN)):
-            total += max(1, math.ceil(s.length / mss.get(flow, 1448)))
-        highest[flow] = max(top or 0, start + consumed)
-    return total
     # reliable UDP: every message, once, in order, repaired by its own retransmissions
     rel = r["reliable"]
     assert (rel["delivered"], rel["lost"], rel["duplicated"], rel["out_of_order"]) == (200, 0, 0, 0), rel

@@ -19,6 +19,7 @@ import time
 import pytest
 
 from lab.experiments.compare import Impairments, LossyUdpRelay, PathDecision
+from tests.helpers.waiting import wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -27,13 +28,6 @@ def _udp(port: int = 0) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", port))
     return sock
-
-
-def _until(condition, timeout: float = 10.0, what: str = "a condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
 
 
 def _read(sock: socket.socket, count: int, timeout: float = 10.0) -> list[bytes]:
@@ -62,8 +56,8 @@ def _through(impairments: Impairments, seed: int, n: int = 300) -> list[bytes]:
         for start in range(0, n, 50):
             for i in range(start, min(n, start + 50)):
                 client.sendto(b"%04d" % i, relay.address)
-            _until(lambda: relay.decisions == min(n, start + 50), what="the relay to see every datagram")
-            _until(lambda: not relay.held, what="held-back datagrams to leave")
+            wait_for(lambda: relay.decisions == min(n, start + 50), "the relay to see every datagram")
+            wait_for(lambda: not relay.held, "held-back datagrams to leave")
             got += _read(server, relay.passed - len(got))
     return got
 
@@ -91,7 +85,7 @@ def test_held_back_datagrams_are_overtaken():
             LossyUdpRelay(server.getsockname(), path, 3, enabled=True) as relay:
         for i in range(first_held + 2):
             client.sendto(b"%d" % i, relay.address)
-            _until(lambda: relay.decisions == i + 1, what=f"the relay to decide datagram {i}")
+            wait_for(lambda: relay.decisions == i + 1, f"the relay to decide datagram {i}")
         order = _read(server, first_held + 2)
     assert order.index(b"%d" % first_held) > order.index(b"%d" % (first_held + 1)) or held[first_held + 1]
 
@@ -131,7 +125,7 @@ def test_a_server_that_is_not_listening_yet_loses_datagrams_quietly():
     client = _udp()
     with contextlib.closing(client), LossyUdpRelay(("127.0.0.1", port), 0, 1, enabled=True) as relay:
         client.sendto(b"too early", relay.address)
-        _until(lambda: relay.passed == 1, what="the relay to pass the first datagram on")
+        wait_for(lambda: relay.passed == 1, "the relay to pass the first datagram on")
         with contextlib.closing(_udp(port)) as server:
             client.sendto(b"on time", relay.address)
             assert _read(server, 1) == [b"on time"]

@@ -8,14 +8,9 @@ import time
 import pytest
 
 from tests.graded.teach import Background, Story, close_quietly, load, recv_all
+from tests.helpers.chat import free_port
 
 pytestmark = [pytest.mark.graded, pytest.mark.timeout(20)]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_open_listener_accepts_connections(impl):
@@ -49,7 +44,7 @@ def test_open_listener_accepts_connections(impl):
 def test_open_listener_uses_the_port_asked_for(impl):
     ex = load(impl, "ex01_echo")
     story = Story("ex01_echo.open_listener")
-    port = _free_port()
+    port = free_port()
     listener = story.call(f'open_listener("127.0.0.1", {port})', ex.open_listener, "127.0.0.1", port)
     try:
         story.check(

@@ -13,7 +13,7 @@ import pytest
 
 from lab.net import tcpinfo
 from lab.net.tcpinfo import LAYOUT, OFFSETS, TcpInfoSampler, parse_tcp_info, read_tcp_info
-from tests.capture.scenarios import wait_for
+from tests.helpers.waiting import wait_for
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TCP_INFO is Linux only")
 

@@ -5,22 +5,12 @@ from __future__ import annotations
 import errno
 import socket
 import threading
-import time
 
 import pytest
 
 from lab.tcp import server as server_module
 from tests.helpers.chat import LineClient
-
-
-def wait_until(condition, what: str, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.helpers.waiting import wait_for
 
 
 def notes(server) -> list[str]:
@@ -54,11 +44,11 @@ def test_an_accept_error_is_logged_and_the_next_client_is_served(start_server, m
     # The loop sits in the real accept(), called before the patch: alice's
     # connection wakes it, and its next accept() raises the injected error.
     first = LineClient(port, "alice")
-    wait_until(raised.is_set, "the injected accept() error")
+    wait_for(raised.is_set, "the injected accept() error")
     second = LineClient(port, "bob")  # the old loop returned on EINVAL: bob would never get his hello
     first.expect(r"\*\*\* bob joined")
     name = errno.errorcode[code]
-    assert any(f"accept() failed with" in text and name in text for text in notes(server)), notes(server)
+    assert any("accept() failed with" in text and name in text for text in notes(server)), notes(server)
     first.close()
     second.close()
 
@@ -67,7 +57,7 @@ def test_an_exception_that_is_not_an_oserror_does_not_stop_accepting(start_serve
     server = start_server()
     raised = fail_next_accepts(monkeypatch, server._listener, [RuntimeError("a bug"), ValueError("another")])
     LineClient(server.address[1], "alice").close()
-    wait_until(raised.is_set, "the injected exceptions")
+    wait_for(raised.is_set, "the injected exceptions")
     bob = LineClient(server.address[1], "bob")
     assert any("RuntimeError" in text for text in notes(server))
     bob.close()
@@ -89,7 +79,7 @@ def test_a_thread_that_cannot_start_costs_that_client_only(start_server, monkeyp
     assert unlucky.recv(100) == b"", "the client that could not be admitted is closed, not left hanging"
     unlucky.close()
     alice = LineClient(server.address[1], "alice")  # the next one is served
-    wait_until(lambda: any("could not admit" in text and "can't start new thread" in text for text in notes(server)),
+    wait_for(lambda: any("could not admit" in text and "can't start new thread" in text for text in notes(server)),
                "the note about the failed admission")
     assert server.connection_count() == 1, "the failed connection is forgotten"
     alice.close()

@@ -275,7 +275,14 @@ the server closes that connection.
 
 * [`exercises/ex02_framing.py`](../exercises/ex02_framing.py): write `LineBuffer.feed` and
   `encode_line` (no sockets: pure logic). Its tests feed lines cut at every
-  possible place, CRLF split in two, UTF-8 split in two.
+  possible place, CRLF split in two, UTF-8 split in two. It also enforces
+  the chat's two limits (`lab.chat.wire`, docs/PROTOCOL.md): a line over
+  **1024 bytes** is discarded and reported (`LineTooLong`), the session goes
+  on; more than **8192 bytes without any line end** end it (`NoLineEnd`), so
+  a peer that never ends its line cannot make the server keep bytes without
+  end.
+  And `feed` must do work in proportion to the new bytes only: a line fed
+  one byte at a time must not cost n² steps.
   Test: `python -m pytest tests/graded/test_ex02_framing.py`.
 """),
 ("code", r"""

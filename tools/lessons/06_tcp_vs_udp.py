@@ -26,8 +26,8 @@ The lossy network is *emulated* with Linux network namespaces (`lab/net/netlab.p
 [docs/NETLAB.md](../docs/NETLAB.md)): separate "hosts" with their own addresses
 on one machine, and a router whose firewall (nftables) drops a random share of
 the packets it forwards. That needs root; without it, this notebook runs the
-UDP half through a lossy relay on 127.0.0.1 and shows the TCP half of a run
-recorded with this notebook, and says so.
+two UDP rows (plain and reliable) through lossy relays on 127.0.0.1 and
+shows the TCP half of a run recorded with this notebook, and says so.
 
 Exercise: [`exercises/ex06_udp.py`](../exercises/ex06_udp.py) (datagrams, a relay, counting loss
 with sequence numbers). See [docs/EXERCISES.md](../docs/EXERCISES.md) and [docs/UDP.md](../docs/UDP.md).

@@ -16,7 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
-PORT = 5050
+from lab.chat.limits import DEFAULT_PORT
+
+PORT = DEFAULT_PORT
 SENDER, RECEIVER = "sender", "receiver"
 
 
@@ -69,9 +71,12 @@ class DeliveryAccount:
         self._highest = 0
 
     def sent(self, index: int, t: float) -> None:
+        """Message INDEX was sent at time T (seconds, the clock every arrival uses)."""
         self.send_times[index] = t
 
     def arrived(self, index: int, t: float) -> None:
+        """Message INDEX arrived at time T: counted once (later copies are duplicates);
+        out of order when a higher index arrived before it."""
         if index in self.first_arrival:
             self.duplicated += 1
             return
@@ -82,9 +87,12 @@ class DeliveryAccount:
 
     @property
     def complete(self) -> bool:
+        """Every message sent has arrived at least once (False before anything was sent)."""
         return bool(self.send_times) and set(self.send_times) <= set(self.first_arrival)
 
     def result(self) -> dict:
+        """The row of the comparison: sent, delivered, lost, duplicated, out_of_order, and latency_ms
+        (percentiles of the first arrivals)."""
         latencies = [(self.first_arrival[i] - t) * 1000 for i, t in self.send_times.items() if i in self.first_arrival]
         sent = len(self.send_times)
         delivered = len([i for i in self.first_arrival if i in self.send_times])

@@ -73,7 +73,8 @@ def _run_loopback(loss, messages, seed, interval, problem) -> dict:
     finally:
         relay.close()
     return {"mode": "loopback",
-            "note": f"no emulated network ({problem}); UDP ran through a lossy relay on 127.0.0.1, TCP was skipped",
+            "note": f"no emulated network ({problem}); both UDP rows ran through lossy relays on 127.0.0.1, "
+                    "TCP was skipped",
             "tcp": {"skipped": "dropping TCP segments needs the emulated network (root): run with sudo"},
             "udp": udp, "reliable": _reliable_loopback(loss, messages, seed, interval)}
 

@@ -75,6 +75,7 @@ class LossyUdpRelay:
 
     @property
     def loss(self) -> float:
+        """The percentage of datagrams dropped, each way (the impairments' loss)."""
         return self.impairments.loss
 
     def _total(self, counter: str) -> int:
@@ -92,14 +93,17 @@ class LossyUdpRelay:
 
     @property
     def drops(self) -> int:
+        """Datagrams dropped so far, every flow and both directions."""
         return self._total("drops")
 
     @property
     def duplicates(self) -> int:
+        """Datagrams passed on twice so far, every flow and both directions."""
         return self._total("duplicates")
 
     @property
     def reordered(self) -> int:
+        """Datagrams held back so that later ones overtook them, so far."""
         return self._total("reordered")
 
     def stats(self) -> dict:

@@ -19,8 +19,8 @@ import time
 from typing import Callable
 
 from lab.experiments.compare.accounting import DeliveryAccount, message_text, text_index
-from lab.udp.reliable import (DEFAULT_MAX_RTO, Receiver, ReceiverSocket, RttEstimator, Sender, SenderSocket,
-                              readable)
+from lab.net.rto import RttEstimator
+from lab.udp.reliable import DEFAULT_MAX_RTO, Receiver, ReceiverSocket, Sender, SenderSocket, readable
 
 RELIABLE_WINDOW = 32
 """Datagrams in flight at most.  Go-Back-N resends the whole window on each timeout: a bigger window

@@ -28,10 +28,14 @@ class RouterCapture:
     sent in the last 0.1 s before SIGINT, "0 packets captured, 6 received
     by filter, 0 dropped").  Immediate mode uses one ring slot of snaplen
     bytes per packet, and the default 2 MiB ring then held 8 packets: a
-    burst of 32 lost 58 of 96 ("dropped by kernel").  ``-s 65560`` (the
-    largest IPv4 packet plus the 20-byte cooked header: every packet whole)
-    and ``-B 32768`` (32 MiB, about 500 slots) kept bursts of 64 datagrams
-    whole (640 of 640).  What tcpdump says it dropped is in ``stats``.
+    burst of 32 lost 58 of 96 ("dropped by kernel").  ``-s 65600`` (the
+    largest IP packet, a GSO burst on the veth, plus the cooked header:
+    every packet whole) with ``-B 16384`` (KiB: 16 MiB, about 250 slots);
+    with the default ring a busy machine lost 5 of 380 packets.  (With
+    32 MiB, about 500 slots, bursts of 64 datagrams were measured whole:
+    640 of 640.)  ``-Z root``: tcpdump would otherwise drop to the
+    "tcpdump" user and may then be unable to write the file.  What tcpdump
+    says it dropped is in ``stats``.
     """
 
     def __init__(self, net, path: Path, port: int = PORT):
@@ -41,15 +45,7 @@ class RouterCapture:
         self.kernel_drops: int | None = None  # what tcpdump says it missed, once stopped
 
     def start(self) -> None:
-        # -Z root: tcpdump would otherwise drop to the "tcpdump" user and may
-        # then be unable to write the file.  --immediate-mode: without it
-        # libpcap hands packets over in blocks, and the last block (the end
-        # of the run: late retransmissions, the FINs) was lost at SIGINT.
-        # Immediate mode uses a ring of one frame per packet of the snapshot
-        # length: -s 65600 (the largest IP packet, a GSO burst on the veth,
-        # plus the cooked header) and -B 16384 (KiB) give it about 250
-        # frames; with the default 262144-byte snapshot it had 8 and
-        # dropped packets on a busy machine (measured: 5 of 380).
+        """Start tcpdump in the router and return once it captures (the options: see the class docstring)."""
         self.proc = self.net.popen("router", ["tcpdump", "-i", "any", "-Q", "in", "-n", "-U", "--immediate-mode",
                                               "-s", "65600", "-B", "16384", "-Z", "root",
                                               "-w", str(self.path), f"port {self.port}"],
@@ -73,6 +69,12 @@ class RouterCapture:
                            + (f": {last[-1]}" if last else ""))
 
     def stop(self) -> None:
+        """Stop tcpdump once it has written the whole run, and keep its own count of what it dropped.
+
+        A barrier datagram goes through the router first, so no packet of the run
+        is still unread at SIGINT; ``stats`` and ``kernel_drops`` are tcpdump's last
+        words.  Safe to call twice.
+        """
         if self.proc and self.proc.poll() is None:
             self._barrier()
             self.proc.send_signal(signal.SIGINT)  # tcpdump flushes the file on SIGINT
@@ -120,6 +122,8 @@ class RouterCapture:
         return [s for s in read_pcap(self.path) if not (marker and s.proto == "udp" and s.payload == marker)]
 
     def analyse(self) -> dict:
+        """What the capture shows: retransmissions by our count and by tshark's, packets, UDP datagrams,
+        and what tcpdump said it missed."""
         segments = self.read()
         found = count_retransmissions(segments)
         found["packets"] = len(segments)

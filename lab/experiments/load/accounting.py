@@ -106,10 +106,12 @@ class Histogram:
         return self.max_us
 
     def to_dict(self) -> dict:
+        """The histogram as JSON values (a worker sends it to the runner this way)."""
         return {"counts": {str(k): v for k, v in self.counts.items()}, "total": self.total, "max_us": self.max_us}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Histogram":
+        """The histogram that ``to_dict`` wrote."""
         return cls({int(k): v for k, v in data["counts"].items()}, data["total"], data["max_us"])
 
 

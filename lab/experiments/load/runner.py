@@ -22,11 +22,19 @@ import string
 import time
 from dataclasses import asdict, dataclass
 
+from lab.chat.limits import DEFAULT_PORT, MAX_LINE_BYTES
 from lab.experiments.load.accounting import Histogram, ReceiverResult, reach, stall_verdict
 from lab.experiments.load.worker import worker_main
 from lab.net.sockopts import raise_fd_limit
 
-MAX_DURATION = 3600.0
+# The limits of a run, once: LoadConfig.check() and `chatlab load`'s options (lab/commands/load.py) use these.
+MAX_DURATION = 3600.0  # seconds of sending
+MAX_CLIENTS = 50_000
+MAX_RATE = 1000.0  # messages per second per sender
+MAX_RAMP = 600.0  # seconds
+MAX_STALLED = 1000
+MAX_SIZE = 1000  # bytes a message is padded to: below the server's line limit (MAX_LINE_BYTES, 1024)
+MAX_PROCESSES = 64
 AUTO_ALL_TIMED = 200  # up to this many clients, every one is timed
 AUTO_TIMED = 125  # above it, about this many (spread over the join order) plus the senders
 
@@ -37,8 +45,14 @@ class LoadError(Exception):
 
 @dataclass
 class LoadConfig:
+    """Everything one `chatlab load` run needs: the server, how many clients, how they send, how long.
+
+    Times in seconds, rates in messages per second per sender, sizes in
+    bytes; the defaults are `chatlab load`'s (docs/PERFORMANCE.md).
+    """
+
     host: str = "127.0.0.1"
-    port: int = 5050
+    port: int = DEFAULT_PORT
     clients: int = 50
     senders: int = 5
     rate: float = 2.0  # messages per second per sender
@@ -62,27 +76,33 @@ class LoadConfig:
         return 1 if self.clients <= AUTO_ALL_TIMED else self.clients // AUTO_TIMED
 
     def check(self) -> None:
-        """Raise LoadError with a one-line reason if the numbers make no sense."""
+        """Raise LoadError with a one-line reason if the numbers make no sense.
+
+        `chatlab load` checks each option on its own first (same limits); this
+        guards the other callers (bench/run.py) and the rules that tie two
+        numbers together (senders and --latency-every at most --clients).
+        """
         if not 1 <= self.port <= 65535:
             raise LoadError("--port must be between 1 and 65535")
-        if not 1 <= self.clients <= 50_000:
-            raise LoadError("--clients must be between 1 and 50000")
+        if not 1 <= self.clients <= MAX_CLIENTS:
+            raise LoadError(f"--clients must be between 1 and {MAX_CLIENTS}")
         if not 0 <= self.senders <= self.clients:
             raise LoadError("--senders must be between 0 and --clients")
-        if not 0 < self.rate <= 1000:
-            raise LoadError("--rate must be above 0 and at most 1000 messages/s per sender")
+        if not 0 < self.rate <= MAX_RATE:
+            raise LoadError(f"--rate must be above 0 and at most {MAX_RATE:g} messages/s per sender")
         if not 0 < self.duration <= MAX_DURATION:
             raise LoadError(f"--duration must be above 0 and at most {MAX_DURATION:.0f} s")
-        if not 0 <= self.ramp <= 600:
-            raise LoadError("--ramp must be between 0 and 600 s")
-        if not 0 <= self.stalled <= 1000:
-            raise LoadError("--stalled must be between 0 and 1000")
-        if not 0 <= self.size <= 1000:
-            raise LoadError("--size must be between 0 and 1000 bytes (the server's line limit is 1024)")
+        if not 0 <= self.ramp <= MAX_RAMP:
+            raise LoadError(f"--ramp must be between 0 and {MAX_RAMP:g} s")
+        if not 0 <= self.stalled <= MAX_STALLED:
+            raise LoadError(f"--stalled must be between 0 and {MAX_STALLED}")
+        if not 0 <= self.size <= MAX_SIZE:
+            raise LoadError(f"--size must be between 0 and {MAX_SIZE} bytes (the server's line limit is "
+                            f"{MAX_LINE_BYTES})")
         if not 0 <= self.timed_every <= self.clients:
             raise LoadError("--latency-every must be between 0 (choose) and --clients")
-        if not 0 <= self.processes <= 64:
-            raise LoadError("--processes must be between 0 (choose) and 64")
+        if not 0 <= self.processes <= MAX_PROCESSES:
+            raise LoadError(f"--processes must be between 0 (choose) and {MAX_PROCESSES}")
 
     def worker_count(self) -> int:
         """Processes to use: about 400 clients each, at most one per CPU."""

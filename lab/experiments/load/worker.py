@@ -72,6 +72,13 @@ def _cpu() -> tuple[float, float]:
 
 @dataclass
 class Client:
+    """One connection of the load generator and where it is: joining, registered, sending or stalled, ended.
+
+    ``role`` is "recv", "send" or "stalled"; the ``*_ns`` times are
+    ``time.time_ns()``; ``rx`` counts what it received; a ``bulk`` client is
+    read in sweeps and only counted (no latency).
+    """
+
     index: int
     name: str
     role: str  # "recv", "send" or "stalled"
@@ -376,6 +383,12 @@ class Worker:
     # -- the loop -----------------------------------------------------------
 
     def run(self) -> None:
+        """The event loop, until the runner says stop or the hard deadline passes.
+
+        One epoll over every client and the pipe to the runner: connect the
+        clients on their schedule, send the paced messages, read what arrives (bulk
+        clients in sweeps every 20 ms), and answer the runner's phases.
+        """
         raise_fd_limit(len(self.clients) + 64)
         parent_fd = self.conn.fileno()
         self.ep.register(parent_fd, select.EPOLLIN)
