@@ -7,7 +7,7 @@ Two ways, in the same run, on the same sockets:
 * ``raw``: the bare loop ``for sock in sockets: sock.send(line, MSG_DONTWAIT)``,
   the least any Python server can do per member;
 * ``lab``: the reference server's delivery path (``lab.tcp.delivery``: queue the
-  line to every outbox, then one pass sends it);
+  line as one broadcast, then one pass sends it);
 * ``lab2``: the same, split over two threads that each make a pass over
   half of the members (``send()`` releases the GIL: does a second core help?).
 
@@ -74,6 +74,8 @@ def measure(members: int = 1000, rounds: int = 40) -> dict:
         writer.start()
         fanout = Fanout()
         outboxes = [Outbox(sock, writer, 64 * 1024, fanout, lambda: None) for sock in sockets]
+        for outbox in outboxes:
+            fanout.join(outbox)
         time.sleep(0.3)
 
         def raw() -> None:
@@ -81,13 +83,15 @@ def measure(members: int = 1000, rounds: int = 40) -> dict:
                 sock.send(LINE, SEND_FLAGS)
 
         def lab() -> None:
-            fanout.queue(outboxes, LINE)
+            fanout.broadcast(LINE)
             fanout.deliver()
 
         halves = [(Fanout(), outboxes[0::2]), (Fanout(), outboxes[1::2])]
         for half_fanout, half in halves:
             for outbox in half:
                 outbox.fanout = half_fanout
+                outbox.joined = False  # (it joined the whole fanout above; this half is its own room)
+                half_fanout.join(outbox)
         go = [threading.Event(), threading.Event()]
         done = threading.Barrier(3, timeout=10)
 
@@ -95,7 +99,7 @@ def measure(members: int = 1000, rounds: int = 40) -> dict:
             half_fanout, half = halves[number]
             while go[number].wait():
                 go[number].clear()
-                half_fanout.queue(half, LINE)
+                half_fanout.broadcast(LINE)
                 half_fanout.deliver()
                 done.wait()
 

@@ -8,19 +8,29 @@ with measurements.)
 
 Here, delivery has two steps.
 
-1. **Queue.**  The thread that handled a line (under the room's lock, so
-   every member gets lines in the same order) appends the bytes to each
-   recipient's ``Outbox.pending`` list with :meth:`Fanout.queue`.  That is
-   a list append per member: no system call, nothing that can block.
+1. **Queue a decision.**  The thread that handled a line (under the room's
+   lock, so that decisions are queued in the order they were made) queues
+   *one* :class:`Decision`: the bytes and who receives them.  A broadcast
+   (:meth:`Fanout.broadcast`) goes to every member who has joined, except
+   perhaps one (the sender); other lines (:meth:`Fanout.queue`) go to the
+   outboxes named.  Queueing is a list append: no system call, nothing that
+   can block, and no work per member.
 
-2. **Send, in passes.**  One thread at a time (whoever holds the
-   *delivery lock*) walks the outboxes that have something pending and
-   gives each one everything it has in **one** non-blocking ``send``
-   (``MSG_DONTWAIT``).  Lines queued while a pass is running are picked
-   up by that same pass for every member it has not reached yet, and by
-   the next pass for the others, so a line waits at most about one pass.
-   Other threads do not wait for the delivery lock: if it is taken, they
-   leave their lines to the thread that holds it.
+2. **Send, one pass per decision.**  One thread at a time (whoever holds the
+   *delivery lock*) takes the queued decisions, oldest first, and walks
+   each one's recipients with a non-blocking ``send`` (``MSG_DONTWAIT``)
+   each.  The common turn of that loop is the tutorial's own: one ``send``
+   of the same bytes to the next socket.  Other threads do not wait for the
+   delivery lock: if it is taken, they leave their decisions to the thread
+   that holds it.
+
+   **Lines that arrive during a pass ride on it.**  When decisions are
+   waiting behind the one being sent (queued before the pass began, or
+   during it), each member still to be visited gets, in the same ``send``,
+   this line *and* every waiting line meant for it, in order; the later
+   passes then skip the members already served.  So a line waits about one
+   pass at most, and a burst leaves in one ``send`` per member, not one per
+   line.
 
 When the kernel takes only part of the bytes (the member is slow and its
 socket buffer is full), the rest waits in the outbox's *backlog*, and one
@@ -29,58 +39,105 @@ The backlog is bounded: past ``limit`` bytes the member is dropped with
 "send queue exceeded", and everyone else carries on.
 
 Holding one lock for a whole pass is safe only because nothing done under
-it can block: every send is non-blocking.  Measured on a 2-core machine at
-1,000 members (docs/PERFORMANCE.md): a small lock per outbox, with 50
-threads fanning out at once, reached a p99 latency of 840 ms; one broadcast
-at a time brought it to about 20 ms; with passes that pick up new lines on
-the way, a line waits about one pass, so p99 follows what a pass costs
-(about 1,000 loopback sends: 15 ms there).
+it can block: every send is non-blocking.
+
+Why a pass per *decision* and not per member (bench/fanout.py's loop with
+the ``send`` replaced by a C function that does nothing, so that only
+Python's own work is timed, median ns per member): the earlier design
+appended each line to every member's own list, marked it waiting, then
+took the list apart again in the pass: about 300 ns per member, most of the
+reference server's extra CPU over the tutorial's loop (about 40 ns) at
+100,000 deliveries/s.  Walking one decision's recipients costs 70 to 85 ns,
+the per-member byte and line counters included (27 ns of it: 0.003 cores at
+100,000 deliveries/s, which is why they are simply counted at each send).
 """
 
 from __future__ import annotations
 
-import contextlib
 import selectors
 import socket
 import threading
 import time
-from typing import Callable, Iterable, Iterator
+from itertools import chain
+from typing import Callable, Iterable
 
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 _NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)  # a closed peer gives EPIPE, not SIGPIPE
 SEND_FLAGS = _DONTWAIT | _NOSIGNAL
 
 
-class Fanout:
-    """The delivery lock and the outboxes waiting for a pass (see the module docstring).
+class Decision:
+    """Bytes for some outboxes, queued in the order the room decided (``targets`` in send order).
 
-    Thread safety of ``Outbox.pending`` relies on two orders, which the
-    GIL makes atomic step by step: :meth:`queue` *appends, then* marks the
-    outbox waiting; a pass *clears the mark, then* takes what is pending.
-    Whatever the interleaving, a line is either taken by the pass or its
-    outbox is put back on the waiting list for the next one.
+    ``target_set`` and ``served`` exist only once a pass gives this decision
+    to members ahead of its own pass (the ride-along above): the set of its
+    targets, and the ones that already have it.
+    """
+
+    __slots__ = ("data", "lines", "targets", "target_set", "served")
+
+    def __init__(self, data: bytes, targets: tuple["Outbox", ...]):
+        self.data = data
+        self.lines = data.count(b"\n")  # counted once here, not once per member
+        self.targets = targets
+        self.target_set: set[Outbox] | None = None
+        self.served: set[Outbox] | None = None
+
+
+class Fanout:
+    """The delivery lock, the queued decisions, and the members a broadcast reaches (module docstring).
+
+    ``everyone`` is the tuple of joined outboxes in join order, rebuilt on
+    every join and leave (copy on write, like the room's members), so a
+    broadcast takes it as it is at the moment of the decision.
+
+    :meth:`join`, :meth:`leave`, :meth:`broadcast` and :meth:`queue` must be
+    called under the one lock that orders the room's decisions.
     """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()  # the delivery lock: one thread sends at a time
-        self._waiting_lock = threading.Lock()  # guards _waiting (held for list appends only)
-        self._waiting: list[Outbox] = []  # outboxes with pending bytes, in the order they got them
-        self.passes = 0  # passes run so far, and outboxes they visited (for tests and curious students)
+        self._queue_lock = threading.Lock()  # guards _queued (held for an append or a swap)
+        self._queued: list[Decision] = []  # decisions not yet taken by a pass, oldest first
+        self.everyone: tuple[Outbox, ...] = ()
+        self.passes = 0  # passes that sent something, and the sends they made (for tests and curious students)
         self.visits = 0
 
-    def queue(self, outboxes: Iterable["Outbox"], data: bytes) -> None:
-        """Give ``data`` to each outbox, in order after what it already has; never blocks.
+    # -- membership and decisions (under the caller's ordering lock) -----------------------
 
-        Call it under the lock that orders the room's decisions, so every
-        member receives the lines in the same order.
-        """
-        with self._waiting_lock:
-            waiting = self._waiting
-            for outbox in outboxes:
-                outbox.pending.append(data)
-                if not outbox.waiting:
-                    outbox.waiting = True
-                    waiting.append(outbox)
+    def join(self, outbox: "Outbox") -> None:
+        """From now on, broadcasts reach ``outbox`` (after every member who joined before)."""
+        if outbox.joined:
+            return
+        outbox.joined = True
+        self.everyone = self.everyone + (outbox,)
+
+    def leave(self, outbox: "Outbox") -> None:
+        """Broadcasts stop reaching ``outbox`` (those already queued still do)."""
+        if not outbox.joined:
+            return
+        outbox.joined = False
+        self.everyone = _without(self.everyone, outbox)
+
+    def broadcast(self, data: bytes, skip: "Outbox | None" = None) -> None:
+        """Queue ``data`` for every joined outbox except ``skip``; never blocks, no work per member."""
+        targets = self.everyone
+        if skip is not None and skip.joined:
+            targets = _without(targets, skip)
+        if targets:
+            self._append(Decision(data, targets))
+
+    def queue(self, outboxes: Iterable["Outbox"], data: bytes) -> None:
+        """Queue ``data`` for these outboxes, after everything queued before; never blocks."""
+        targets = tuple(outboxes)
+        if targets:
+            self._append(Decision(data, targets))
+
+    def _append(self, decision: Decision) -> None:
+        with self._queue_lock:
+            self._queued.append(decision)
+
+    # -- sending ----------------------------------------------------------------------
 
     def deliver(self, wait: bool = False) -> None:
         """Send everything queued so far.
@@ -91,141 +148,171 @@ class Fanout:
         is with the kernel or in a backlog.
         """
         if self.lock.acquire(blocking=wait):
-            self._release()
+            self.release()
 
-    @contextlib.contextmanager
-    def holding(self) -> Iterator[None]:
-        """Hold the delivery lock for one outbox's own work; on the way out, run the passes others left us."""
-        self.lock.acquire()
-        try:
-            yield
-        finally:
-            self._release()
+    def release(self) -> None:
+        """Run passes while holding the delivery lock, release it, and make sure nothing is stranded.
 
-    def _release(self) -> None:
-        """Run passes while holding the lock, release it, and make sure nothing is stranded.
-
-        A thread whose ``acquire(blocking=False)`` failed left its lines to
+        Whoever took ``lock`` calls this instead of ``lock.release()``.  A
+        thread whose ``acquire(blocking=False)`` failed left its decisions to
         us; they may have been queued just after our last pass, so after
         releasing we look once more and, if anything is waiting, try again.
         """
         while True:
             try:
-                self._passes()
+                self.send_queued()
             finally:
                 self.lock.release()
-            if not self._waiting or not self.lock.acquire(blocking=False):
+            if not self._queued or not self.lock.acquire(blocking=False):
                 return
 
-    def _passes(self) -> None:
-        """Send to every waiting outbox, over and over until none is waiting (lock held)."""
+    def send_queued(self) -> None:
+        """Send every queued decision, oldest first, until none is left (delivery lock held)."""
         while True:
-            with self._waiting_lock:
-                batch, self._waiting = self._waiting, []
+            with self._queue_lock:
+                batch, self._queued = self._queued, []
             if not batch:
                 return
-            self.passes += 1
-            self.visits += len(batch)
-            for outbox in batch:  # the hot loop: one turn per member per pass
-                outbox.waiting = False  # first: a line queued from now on puts it back on the list
-                pending = outbox.pending  # take_pending(), inlined
-                n = len(pending)
-                if not n:
-                    continue
-                data = pending[0] if n == 1 else b"".join(pending[:n])
-                del pending[:n]
-                if outbox.encode is not None or outbox.backlog or outbox.closed:
-                    outbox.push_locked(data)  # TLS, a slow member, or a closed one: the general path
-                    continue
-                # push_locked() inlined for the common case (plain TCP, nothing in the
-                # backlog): a pass makes 1,000 of these, and the call alone costs a few
-                # per cent of a send
+            index = 0
+            while index < len(batch):  # the batch grows when decisions arrive during a pass
+                decision = batch[index]
+                index += 1
+                self._pass(decision, batch, index)
+
+    def _pass(self, decision: Decision, batch: list[Decision], later: int) -> None:
+        """Send one decision to its targets; ``batch[later:]`` are the decisions waiting behind it."""
+        targets = decision.targets
+        if decision.served:  # a pass before ours gave it to some of them
+            if len(decision.served) >= len(decision.target_set):
+                return
+            targets = [outbox for outbox in targets if outbox not in decision.served]
+        self.passes += 1
+        self.visits += len(targets)
+        if later < len(batch):
+            self._pass_with_later(decision.data, iter(targets), batch, later)
+            return
+        data, size, lines = decision.data, len(decision.data), decision.lines
+        arrived = self._queued  # non-empty as soon as a decision arrives during this pass
+        members = iter(targets)
+        for outbox in members:  # the hot loop: one turn per member, at 100,000 a second
+            if arrived:
+                self._pass_with_later(data, chain((outbox,), members), batch, later)
+                return
+            if outbox.direct:
                 try:
-                    sent = outbox.sock.send(data, SEND_FLAGS)
-                except OSError:  # would block, reset, broken pipe: let the general path decide
+                    sent = outbox.send(data, SEND_FLAGS)
+                except OSError:  # would block, reset, broken pipe: the general path decides
                     outbox.push_locked(data)
                     continue
-                outbox.bytes_out += sent
-                outbox.lines_out += data.count(b"\n")
-                if sent < len(data):
-                    outbox.keep(data, sent)
+                if sent == size:
+                    outbox.bytes_out += sent
+                    outbox.lines_out += lines
+                else:
+                    outbox.sent_part(data, sent)
+            else:  # TLS, a backlog, or closed: the general path
+                outbox.push_locked(data)
+
+    def _pass_with_later(self, data: bytes, members: Iterable["Outbox"], batch: list[Decision], later: int) -> None:
+        """The rest of a pass when decisions wait behind it: each member gets ``data`` plus its waiting lines."""
+        for outbox in members:
+            if self._queued:
+                with self._queue_lock:
+                    batch.extend(self._queued)
+                    self._queued = []
+            chunks = [data]
+            for waiting in batch[later:]:
+                if waiting.target_set is None:
+                    waiting.target_set = set(waiting.targets)
+                    waiting.served = set()
+                if outbox in waiting.target_set and outbox not in waiting.served:
+                    waiting.served.add(outbox)
+                    chunks.append(waiting.data)
+            outbox.push_locked(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+
+def _without(members: tuple, member) -> tuple:
+    """``members`` without ``member``: two slices in C, not a Python loop over 1,000 members."""
+    try:
+        index = members.index(member)  # outboxes compare by identity
+    except ValueError:
+        return members
+    return members[:index] + members[index + 1:]
 
 
 class Outbox:
-    """The bytes on their way to one member: pending, then with the kernel, or in a bounded backlog.
+    """The bytes on their way to one member: with the kernel, or in a bounded backlog.
 
-    ``pending`` holds lines queued by :meth:`Fanout.queue` for the next
-    pass.  ``push_locked`` hands bytes to the socket and expects the
-    delivery lock held; ``push`` is for the member's own thread (an error
-    reply) and takes it.  ``encode`` turns plaintext into wire bytes (None
-    for plain TCP, TLS encryption otherwise); it runs under the lock so
-    records leave in the order they were made.  ``on_overflow`` is called
+    ``push_locked`` hands bytes to the socket and expects the delivery lock
+    held; ``push`` is for the member's own thread (an error reply) and takes
+    it.  ``encode`` turns plaintext into wire bytes (None for plain TCP, TLS
+    encryption otherwise, see :meth:`use_encoding`); it runs under the lock
+    so records leave in the order they were made.  ``on_overflow`` is called
     once, when the backlog would exceed ``limit``; it must not block.
+
+    ``direct`` is True while a pass may ``send`` to this member in its hot
+    loop: plain TCP, nothing in the backlog, open.  ``send`` is the
+    socket's bound ``send``, looked up once.
+
+    ``bytes_out`` counts the bytes the kernel accepted for this member (TLS
+    records included); ``lines_out`` the lines among them (for TLS, the
+    lines encrypted into records, since a record cannot be split back into
+    lines).  What was queued but never reached the kernel (left in the
+    backlog of a dropped member, queued after it closed) is not counted.
+    Both are written only by the holder of the delivery lock.
     """
 
-    __slots__ = ("sock", "writer", "limit", "fanout", "on_overflow", "encode", "pending", "waiting", "backlog",
-                 "closed", "broken", "bytes_out", "lines_out", "peak_backlog", "__weakref__")
+    __slots__ = ("sock", "send", "writer", "limit", "fanout", "on_overflow", "encode", "direct", "joined",
+                 "backlog", "closed", "broken", "peak_backlog", "bytes_out", "lines_out", "__weakref__")
 
     def __init__(self, sock: socket.socket, writer: "BacklogWriter", limit: int, fanout: Fanout,
                  on_overflow: Callable[[], None], encode: Callable[[bytes], bytes] | None = None):
         self.sock = sock
+        self.send = sock.send
         self.writer = writer
         self.limit = limit
         self.fanout = fanout
         self.on_overflow = on_overflow
         self.encode = encode
-        self.pending: list[bytes] = []  # queued, not yet handed to the kernel
-        self.waiting = False  # on the fanout's waiting list
+        self.direct = encode is None
+        self.joined = False  # in fanout.everyone: broadcasts reach it
         self.backlog = bytearray()  # the kernel did not take these yet
         self.closed = False
         self.broken = False  # the socket failed (reset, broken pipe)
+        self.peak_backlog = 0
         self.bytes_out = 0
         self.lines_out = 0
-        self.peak_backlog = 0
 
-    def take_pending(self) -> bytes:
-        """Remove and return everything pending, joined (b"" if nothing).
-
-        Two atomic list operations (read the first n, delete the first n):
-        a line appended in between stays, for the next pass.
-        """
-        pending = self.pending
-        n = len(pending)
-        if n == 0:
-            return b""
-        data = pending[0] if n == 1 else b"".join(pending[:n])
-        del pending[:n]
-        return data
+    def use_encoding(self, encode: Callable[[bytes], bytes]) -> None:
+        """Encode everything from now on (TLS); before anything is queued to this outbox."""
+        self.encode = encode
+        self.direct = False
 
     def push(self, data: bytes, wire: bool = False) -> None:
-        """Send ``data`` to this member now (after what is pending for it); never blocks.
+        """Send ``data`` to this member now, after everything queued before; never blocks.
 
         ``wire=True`` means the bytes are already in wire form (e.g. a TLS
         close_notify record) and must not be encoded again.
         """
-        with self.fanout.holding():
-            self._push_pending()
+        fanout = self.fanout
+        fanout.lock.acquire()
+        try:
+            fanout.send_queued()  # what was decided before comes first
             self.push_locked(data, wire)
-
-    def _push_pending(self) -> None:
-        earlier = self.take_pending()
-        if earlier:
-            self.push_locked(earlier)
+        finally:
+            fanout.release()
 
     def push_locked(self, data: bytes, wire: bool = False) -> None:
         """Hand ``data`` to the socket, or to the backlog behind what is already waiting (lock held)."""
-        if self.closed:
+        if self.closed or self.broken:
             return
-        self.lines_out += data.count(b"\n")
         if self.encode is not None and not wire:
+            self.lines_out += data.count(b"\n")  # TLS: counted once encrypted (see the class docstring)
             data = self.encode(data)
             if not data:
                 return
         if self.backlog:
             if len(self.backlog) + len(data) > self.limit:
-                self.closed = True
-                self.backlog.clear()
-                self.on_overflow()
+                self._drop()
             else:
                 self.backlog += data
                 if len(self.backlog) > self.peak_backlog:
@@ -239,20 +326,36 @@ class Outbox:
             # Reset or broken pipe: the member's reader thread will see the
             # same failure on recv() and end the connection with the reason.
             self.broken = True
+            self.direct = False
             return
-        self.bytes_out += sent
-        if sent < len(data):
-            self.keep(data, sent)
+        self.sent_part(data, sent)
 
-    def keep(self, data: bytes, sent: int) -> None:
-        """The kernel took only ``sent`` bytes of ``data``: keep the rest for the writer thread (lock held)."""
-        self.backlog += memoryview(data)[sent:]
-        self.peak_backlog = max(self.peak_backlog, len(self.backlog))
-        self.writer.want_write(self)
+    def sent_part(self, data: bytes, sent: int) -> None:
+        """The kernel took ``sent`` bytes of ``data``: count them, keep the rest for the writer thread (lock held)."""
+        self._count(data, sent)
+        if sent < len(data):
+            self.backlog += memoryview(data)[sent:]
+            self.direct = False
+            self.peak_backlog = max(self.peak_backlog, len(self.backlog))
+            self.writer.want_write(self)
+
+    def _count(self, data: bytes | bytearray, sent: int) -> None:
+        self.bytes_out += sent
+        if self.encode is None:  # plaintext: the lines are those of the bytes the kernel took
+            self.lines_out += data.count(b"\n", 0, sent)
+
+    def _drop(self) -> None:
+        """The backlog would pass its bound: accept nothing more, say so once (lock held)."""
+        self.backlog.clear()
+        self.closed = True
+        self.direct = False
+        self.on_overflow()
 
     def flush_some(self) -> bool:
         """Send what the kernel will take now; True when nothing is left to send."""
-        with self.fanout.holding():
+        fanout = self.fanout
+        fanout.lock.acquire()
+        try:
             while self.backlog and not (self.closed or self.broken):
                 try:
                     sent = self.sock.send(self.backlog, SEND_FLAGS)
@@ -260,20 +363,25 @@ class Outbox:
                     return False
                 except OSError:
                     self.broken = True
+                    self.backlog.clear()
                     break
-                self.bytes_out += sent
+                self._count(self.backlog, sent)
                 del self.backlog[:sent]
+            self.direct = not (self.backlog or self.closed or self.broken) and self.encode is None
             return True
+        finally:
+            fanout.release()
 
     def close(self, flush_timeout: float = 0.0) -> None:
-        """Accept no more data; first try to send what is pending and the backlog for up to ``flush_timeout`` s.
+        """Accept no more data; first try to send what is queued and the backlog for up to ``flush_timeout`` s.
 
         Called by the member's own reader thread when the connection ends,
         so waiting here delays nobody else (the lock is only taken for each
         non-blocking attempt, never while waiting).
         """
-        with self.fanout.holding():
-            self._push_pending()
+        fanout = self.fanout
+        fanout.lock.acquire()
+        fanout.release()  # runs the passes: whatever was queued for us is sent or in the backlog
         deadline = time.monotonic() + flush_timeout
         while flush_timeout > 0 and not self.flush_some():
             remaining = deadline - time.monotonic()
@@ -285,10 +393,13 @@ class Outbox:
                     selector.select(min(remaining, 0.1))
             except (OSError, ValueError):
                 break
-        with self.fanout.holding():
+        fanout.lock.acquire()
+        try:
             self.closed = True
+            self.direct = False
             self.backlog.clear()
-            self.pending.clear()
+        finally:
+            fanout.release()
         self.writer.forget(self)
 
 

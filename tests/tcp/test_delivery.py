@@ -12,6 +12,7 @@ import threading
 import pytest
 
 from lab.tcp.delivery import BacklogWriter, Fanout, Outbox
+from tests.helpers.waiting import wait_for
 
 
 class Member:
@@ -124,11 +125,13 @@ def test_a_line_queued_during_a_pass_is_picked_up_by_that_pass_for_members_not_r
 def test_a_thread_that_finds_the_lock_taken_leaves_its_line_to_the_holder(room):
     fanout, add = room
     (member,) = add(1)
-    with fanout.holding():  # another thread is delivering
+    fanout.lock.acquire()  # another thread is delivering
+    try:
         fanout.queue([member.outbox], b"mine\n")
         fanout.deliver()  # does not wait for the lock
         assert member.read_available() == b""
-    # leaving holding() ran the pass the other thread left us
+    finally:
+        fanout.release()  # releasing runs the pass the other thread left us
     assert member.read_exactly(5) == b"mine\n"
 
 
@@ -204,3 +207,190 @@ def test_every_member_sees_every_line_once_in_the_same_order_under_concurrent_se
     for number in range(senders):  # and each sender's lines in its own order
         mine = [int(line.split(":")[1]) for line in lines if line.startswith(f"{number}:")]
         assert mine == list(range(lines_each))
+
+
+# -- broadcasts (the server's common case) and the per-member counters ------------------------
+
+
+def joined(fanout: Fanout, members: list[Member]) -> list[Member]:
+    for member in members:
+        fanout.join(member.outbox)
+    return members
+
+
+def test_a_broadcast_reaches_every_joined_member_but_the_one_it_skips_and_nobody_who_left(room):
+    fanout, add = room
+    a, b, c, d = joined(fanout, add(4))
+    fanout.leave(d.outbox)
+    fanout.broadcast(b"<a> hi\n", skip=a.outbox)
+    fanout.broadcast(b"*** news\n")
+    fanout.deliver()
+    assert a.read_exactly(9) == b"*** news\n"
+    assert b.read_exactly(16) == c.read_exactly(16) == b"<a> hi\n*** news\n"
+    assert d.read_available() == b""
+
+
+def test_a_broadcast_takes_the_members_as_they_were_when_it_was_decided(room):
+    fanout, add = room
+    a, b = joined(fanout, add(2))
+    fanout.broadcast(b"before\n")
+    (late,) = joined(fanout, add(1))  # joins after the decision, before the pass
+    fanout.leave(b.outbox)  # leaves after the decision: it still gets what was decided before
+    fanout.broadcast(b"after\n")
+    fanout.deliver()
+    assert a.read_exactly(13) == b"before\nafter\n"
+    assert b.read_exactly(7) == b"before\n" and b.read_available() == b""
+    assert late.read_exactly(6) == b"after\n" and late.read_available() == b""
+
+
+def test_a_broadcast_decided_during_a_pass_rides_on_it_for_the_members_not_reached_yet(room):
+    fanout, add = room
+    members: list[Member] = []
+    queued = []
+
+    def broadcast_second_line_once(data: bytes) -> bytes:  # runs when the pass reaches member 2
+        if not queued:
+            queued.append(True)
+            fanout.broadcast(b"second\n", skip=members[0].outbox)
+        return data
+
+    members += add(1) + add(1, encode=broadcast_second_line_once) + add(3)
+    joined(fanout, members)
+    fanout.broadcast(b"first\n")
+    fanout.deliver()
+    assert members[0].read_exactly(6) == b"first\n" and members[0].read_available() == b""
+    for member in members[1:]:
+        assert member.read_exactly(13) == b"first\nsecond\n"
+    # Pass 1 sent to all 5 (members 3-5 got both lines in one send); pass 2
+    # only to member 2, which pass 1 had reached before the second line existed.
+    assert (fanout.passes, fanout.visits) == (2, 6)
+
+
+def test_the_counters_are_the_bytes_and_lines_the_member_received(room):
+    fanout, add = room
+    a, b, c = joined(fanout, add(3))
+    fanout.broadcast(b"<a> one\n", skip=a.outbox)  # a's own line: not sent to a, not counted for a
+    fanout.broadcast(b"*** two\n*** three\n")
+    fanout.queue([b.outbox], b"private\n")
+    fanout.deliver()
+    c.outbox.push(b"!!! error\n")
+    for member in (a, b, c):
+        data = member.read_available()
+        assert (member.outbox.bytes_out, member.outbox.lines_out) == (len(data), data.count(b"\n")), data
+
+
+def test_the_counters_hold_when_the_kernel_takes_a_line_in_pieces(room):
+    fanout, add = room
+    (slow,) = joined(fanout, add(1))
+    slow.server_end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    slow.client_end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    line = b"y" * 299 + b"\n"
+    for _ in range(100):  # 30 KB: beyond the buffers, so the kernel takes partial lines and the writer finishes them
+        fanout.broadcast(line)
+        fanout.deliver()
+    assert slow.outbox.backlog, "the test needs a backlog: the kernel took everything at once"
+    data = b""
+    while len(data) < 100 * len(line):  # read as the backlog writer sends; bounded by read_exactly's timeout
+        data += slow.read_exactly(min(4096, 100 * len(line) - len(data)))
+    wait_for(lambda: not slow.outbox.backlog and slow.outbox.bytes_out == len(data), "the backlog to be sent")
+    assert data == line * 100
+    assert slow.outbox.lines_out == 100
+
+
+def test_a_dropped_member_is_counted_for_what_reached_its_kernel_not_for_its_lost_backlog(room):
+    fanout, add = room
+    slow = add(1, limit=8 * 1024)[0]
+    fanout.join(slow.outbox)
+    slow.server_end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    slow.client_end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    line = b"z" * 99 + b"\n"
+    for _ in range(1000):  # never read: the backlog passes 8 KiB and the member is dropped
+        fanout.broadcast(line)
+        fanout.deliver()
+    assert slow.overflows == 1 and slow.outbox.closed
+    data = slow.read_available()  # all the kernel took; the backlog was thrown away
+    assert len(data) < 1000 * len(line)
+    assert (slow.outbox.bytes_out, slow.outbox.lines_out) == (len(data), data.count(b"\n"))
+
+
+def test_concurrent_broadcasts_reach_every_other_member_exactly_once_in_one_order(room):
+    # The server's path: each sender's line is a broadcast that skips the
+    # sender, decided under the room's lock, then delivered without waiting.
+    fanout, add = room
+    members = joined(fanout, add(6))
+    room_lock = threading.Lock()
+    lines_each = 300
+
+    def sender(number: int) -> None:
+        for seq in range(lines_each):
+            with room_lock:
+                fanout.broadcast(f"{number}:{seq}\n".encode(), skip=members[number].outbox)
+            fanout.deliver()
+
+    received = {id(m): b"" for m in members}
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(3)]  # members 0-2 send
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads):
+        for member in members:
+            received[id(member)] += member.read_available()
+    for thread in threads:
+        thread.join()
+    fanout.deliver(wait=True)
+    for number, member in enumerate(members):
+        expected = sum(len(f"{n}:{s}\n") for n in range(3) if n != number for s in range(lines_each))
+        received[id(member)] += member.read_exactly(expected - len(received[id(member)]))
+        assert member.read_available() == b""
+        lines = received[id(member)].decode().splitlines()
+        assert not [line for line in lines if line.startswith(f"{number}:")], "a sender got its own line"
+        assert len(lines) == len(set(lines)), "a line arrived twice"
+        for n in range(3):  # every other sender's lines, all of them, in its order
+            if n != number:
+                assert [int(line.split(":")[1]) for line in lines if line.startswith(f"{n}:")] == list(range(lines_each))
+        # The writer thread counts a backlog's bytes just after its send() returns, and the
+        # reader may have them first: wait for the count (it never comes if it is wrong).
+        counted = (expected, len(lines))
+        wait_for(lambda: (member.outbox.bytes_out, member.outbox.lines_out) == counted,
+                 f"bytes_out, lines_out == {counted}, not {(member.outbox.bytes_out, member.outbox.lines_out)}",
+                 timeout=5)
+    orders = {tuple(line for line in received[id(m)].decode().splitlines() if line.startswith("2:") or
+                    line.startswith("1:")) for m in members[3:]}
+    assert len(orders) == 1, "two listeners saw different orders"
+
+
+def _raw_member(port: int, name: str) -> tuple[socket.socket, bytearray]:
+    """A client as bare as nc: connects, gives its name, keeps every byte the server sends."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    received = bytearray()
+    for wanted, answer in ((b"--- hello:", name.encode() + b"\r\n"), (b"--- welcome:", None)):
+        while wanted not in received:
+            chunk = sock.recv(4096)
+            assert chunk, f"the server closed before {wanted.decode()}: {bytes(received)!r}"
+            received += chunk
+        if answer:
+            sock.sendall(answer)
+    return sock, received
+
+
+def test_the_servers_closed_event_counts_what_each_client_received(start_server):
+    server = start_server()
+    port = server.address[1]
+    members = {}
+    for name in ("ann", "bob", "cid"):
+        members[name] = _raw_member(port, name)  # the others' join notices wait in their sockets
+    for n in range(5):
+        members["ann"][0].sendall(f"line {n} from ann\r\n".encode())
+    members["bob"][0].sendall(b"/msg cid psst\r\n")
+    for name in ("ann", "bob", "cid"):
+        sock, received = members[name]
+        sock.sendall(b"/quit\r\n")
+        while chunk := sock.recv(65536):  # until the server's FIN
+            received += chunk
+        sock.close()
+    closed = wait_for(lambda: len(server.log.of_kind("closed")) == 3 and server.log.of_kind("closed"),
+                      "three closed events")
+    for event in closed:
+        received = members[event.name][1]
+        assert (event.bytes_out, event.lines_out) == (len(received), received.count(b"\n")), (event.name, received)
+    assert b"line 4 from ann" in members["bob"][1] and b"line 4 from ann" not in members["ann"][1]
+    assert b"psst" in members["cid"][1] and b"psst" not in members["ann"][1]
