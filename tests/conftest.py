@@ -11,10 +11,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 
 import pytest
 
 from tests.helpers.privilege import privilege_problem
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A suite started in the background by a script (`make test-under-load &`,
+    # nohup, cron) inherits SIGINT *ignored*: POSIX shells without job control
+    # do that to their background commands, and an ignored signal stays
+    # ignored across exec.  Every client a test starts would then shrug off
+    # the Ctrl-C the test sends it.  A handler (not an ignore) is reset to the
+    # default at exec, so the children get Ctrl-C back.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -44,3 +44,28 @@ def test_a_failing_run_stops_the_loop_and_fails():
     done = _run("tests/chat/test_ratelimit.py -k no_such_test_here", runs=3, busy=1)  # pytest exits 5: no tests
     assert done.returncode == 1
     assert "== run 1 FAILED" in done.stdout and "run 2 of 3" not in done.stdout
+
+
+LEAKY_TEST = '''
+import subprocess, sys
+def test_leaves_a_server_running():
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "server", "--port", "{port}"], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    open("{pidfile}", "w").write(str(proc.pid))
+'''
+
+
+def test_a_run_that_leaves_a_kit_process_running_fails(tmp_path):
+    from tests.helpers.chat import free_port
+
+    pidfile = tmp_path / "pid"
+    leaky = tmp_path / "test_leaky.py"
+    leaky.write_text(LEAKY_TEST.format(port=free_port(), pidfile=pidfile))
+    try:
+        done = _run(str(leaky), runs=2, busy=1)
+    finally:
+        if pidfile.exists():
+            os.kill(int(pidfile.read_text()), 9)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "== run 1 passed but left these processes running:" in done.stdout
+    assert "-m lab server --port" in done.stdout and "run 2 of 2" not in done.stdout

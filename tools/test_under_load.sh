@@ -14,6 +14,9 @@ py=${PY:-.venv/bin/python}
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done; }
 trap cleanup EXIT INT TERM
+case $py in /*) exe=$py ;; *) exe=$PWD/$py ;; esac
+# The kit's processes started with this venv's python (servers, clients, delay stages), sorted for comm.
+kit_processes() { pgrep -af "^$exe -m lab" | sort || true; }
 for _ in $(seq "$busy"); do
   timeout 10800 sh -c 'while :; do :; done' &
   pids+=($!)
@@ -21,9 +24,17 @@ done
 for run in $(seq "$runs"); do
   echo "== run $run of $runs, with $busy busy processes beside it"
   started=$(date +%s)
+  before=$(kit_processes)
   # shellcheck disable=SC2086
   if ! eval "$py -m pytest -q -p no:cacheprovider ${PYTEST_ARGS:-}"; then
     echo "== run $run FAILED after $(( $(date +%s) - started )) s: a test that fails only under load is a bug"
+    exit 1
+  fi
+  # A run that passes but leaves a server, client or delay stage of this kit running is not clean.
+  left=$(comm -13 <(echo "$before") <(kit_processes))
+  if [ -n "$left" ]; then
+    echo "== run $run passed but left these processes running:"
+    echo "$left"
     exit 1
   fi
   echo "== run $run passed in $(( $(date +%s) - started )) s"

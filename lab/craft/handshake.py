@@ -4,7 +4,8 @@
 :class:`~lab.craft.endpoint.RawEndpoint` in one host of the emulated network,
 against the kit's real chat server in another:
 
-1. SYN (a random ISN, as RFC 6528 asks), wait for the SYN-ACK, send the ACK;
+1. SYN (an ISN drawn at random: unpredictable, which is what RFC 6528
+   asks of a kernel's clock-plus-keyed-hash ISN too), wait for the SYN-ACK, send the ACK;
 2. wait for the server's hello line, acknowledging each data segment;
 3. send the name line, wait for the welcome, acknowledge it;
 4. send one chat line (the room's other members see it), wait for its ACK;

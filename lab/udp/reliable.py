@@ -36,7 +36,11 @@ Datagrams (one byte of kind, a 32-bit number in network byte order, then the
 payload for DATA only)::
 
     S <seq>           SYN: opens the stream; seq is the sender's initial
-                      sequence number (ISN, random like TCP's)
+                      sequence number (ISN), chosen by the caller:
+                      chatlab compare draws it from its seeded
+                      generator, so that a run can be replayed.
+                      TCP's must be unpredictable (RFC 6528)
+                      against forged segments; a seeded one is not.
     D <seq> PAYLOAD   DATA: 1 to PAYLOAD_SIZE bytes of the stream
     F <seq>           FIN: the end of the stream
     A <ack>           ACK: "I have every datagram before ack" (cumulative)

@@ -13,10 +13,12 @@ A ``Sandbox`` is:
   user's server, the documented LAN address 192.168.1.20 exists (on lo), and
   `chatlab netlab up` makes its namespaces under a private ``/run/netns``.
   A holder process keeps the namespaces alive; every command enters them
-  with ``nsenter``.  When the holder and the commands end, the namespaces and
-  everything in them (netlab's hosts, routes, nftables rules) are gone, even
-  after a crash: every process gets ``PR_SET_PDEATHSIG`` (SIGKILL when the
-  test process dies).
+  with ``nsenter``.  ``close()`` ends every process left in the namespaces a
+  command made (netlab's delay stage stays up on purpose) and deletes them;
+  then the holder and the commands end, and the namespaces and everything in
+  them (netlab's hosts, routes, nftables rules) are gone.  If the test process
+  crashes, the commands still die with it (``PR_SET_PDEATHSIG``: SIGKILL when
+  the test process dies), but not a process they detached.
 
 Commands run with ``bash -c``, as typed at a prompt, with ``chatlab`` (and
 ``python``) being the venv's, as after ``. .venv/bin/activate``.  Where
@@ -26,6 +28,7 @@ Commands run with ``bash -c``, as typed at a prompt, with ``chatlab`` (and
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import io
 import os
@@ -226,10 +229,26 @@ class Sandbox:
         for started in reversed(self.started):
             started.stop()
         if self.holder.poll() is None:
+            self._end_named_namespaces()
             self.holder.kill()
         self.holder.wait()
         for stream in (self.holder.stdout, self.holder.stderr):
             stream.close()
+
+    def _end_named_namespaces(self) -> None:
+        """End every process in the namespaces a command named under the sandbox's /run/netns, then delete them.
+
+        `chatlab netlab up` leaves its delay stage running in the lab's router
+        on purpose (the lab stays up after the command), in a session of its
+        own: neither Ctrl-C nor PR_SET_PDEATHSIG reaches it (the death signal
+        is not inherited across fork).  Killing the holder would only unmount
+        the names; the stage would live on, in a namespace nobody can see.
+        """
+        script = ('for ns in $(ip netns list | cut -d" " -f1); do '
+                  'for pid in $(ip netns pids "$ns"); do kill -9 "$pid"; done; ip netns del "$ns"; done')
+        with contextlib.suppress(subprocess.TimeoutExpired, OSError):
+            subprocess.run(["nsenter", f"--target={self.holder.pid}", "--net", "--mount", "--", "sh", "-c", script],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
 
     def __enter__(self) -> "Sandbox":
         return self
