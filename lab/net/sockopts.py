@@ -57,6 +57,21 @@ def set_recv_timeout(sock: socket.socket, seconds: float) -> None:
         pass
 
 
+def close_listener(listener: socket.socket) -> None:
+    """Close a listening socket so that a thread blocked in its ``accept()`` wakes up.
+
+    On Linux, ``close()`` alone does not wake it: the blocked call holds its
+    own reference to the socket and waits on.  ``shutdown()`` of a listening
+    socket ends the wait at once (``accept()`` fails with EINVAL), then
+    ``close()`` frees the descriptor.  (The two servers stop this way.)
+    """
+    try:
+        listener.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # not listening any more, or never was
+    listener.close()
+
+
 def unread_bytes(sock: socket.socket) -> int:
     """Bytes that arrived on ``sock`` and wait unread in its receive queue (FIONREAD), without reading them.
 

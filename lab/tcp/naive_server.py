@@ -41,7 +41,7 @@ import threading
 import time
 from typing import Callable
 
-from lab.net.sockopts import family_for
+from lab.net.sockopts import close_listener, family_for
 
 Log = Callable[[str], None]
 
@@ -106,12 +106,7 @@ class NaiveChatServer:
         """Close the listening socket and every client connection."""
         self._stopping.set()
         if self._listener is not None:
-            # shutdown() wakes the thread blocked in accept(); close() alone does not on Linux.
-            try:
-                self._listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            self._listener.close()
+            close_listener(self._listener)  # shutdown(), then close(): wakes the thread blocked in accept()
         for sock in list(self._all):
             try:
                 # shutdown() wakes a thread blocked in sendall() on this socket

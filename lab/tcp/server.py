@@ -35,7 +35,7 @@ from lab.chat import limits, replies
 from lab.chat import wire as p
 from lab.chat.ratelimit import TokenBucket
 from lab.chat.room import Close, Deliver, Room
-from lab.net.sockopts import explain_bind_error, family_for, raise_fd_limit, set_recv_timeout
+from lab.net.sockopts import close_listener, explain_bind_error, family_for, raise_fd_limit, set_recv_timeout
 from lab.net.tcpinfo import read_tcp_info
 from lab.tcp.delivery import SEND_FLAGS, BacklogWriter, Fanout, Outbox
 from lab.tcp.transport import PlainTransport, Transport
@@ -212,12 +212,7 @@ class ChatServer:
         self._fanout.deliver(wait=True)
         self._stop_requested.set()
         if self._listener is not None:
-            # shutdown() wakes the thread blocked in accept(); close() alone may not.
-            try:
-                self._listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            self._listener.close()
+            close_listener(self._listener)  # shutdown(), then close(): wakes the thread blocked in accept()
         for conn in connections:
             if conn.end_once("shutdown"):
                 try:

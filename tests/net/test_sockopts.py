@@ -1,4 +1,4 @@
-"""lab/net/sockopts.py: address family, receive timeout, unread bytes, bind errors, the file limit."""
+"""lab/net/sockopts.py: address family, receive timeout, unread bytes, bind errors, the file limit, closing a listener."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from lab.net import sockopts
-from lab.net.sockopts import explain_bind_error, family_for, raise_fd_limit, set_recv_timeout, unread_bytes
+from lab.net.sockopts import (close_listener, explain_bind_error, family_for, raise_fd_limit, set_recv_timeout,
+                               unread_bytes)
+from tests.helpers.waiting import wait_for
 
 
 def test_docstring_examples():
@@ -108,3 +111,32 @@ def test_the_file_limit_is_raised_to_the_hard_limit_at_most():
                          preexec_fn=low_limits)
     assert out.stdout.split() == ["300", "300", "300"], out.stderr
     assert raise_fd_limit(10) >= 10, "never lowered"
+
+
+def test_close_listener_wakes_a_thread_blocked_in_accept():
+    listener = socket.create_server(("127.0.0.1", 0))
+    failed: list[OSError] = []
+
+    def accept() -> None:
+        try:
+            listener.accept()
+        except OSError as error:
+            failed.append(error)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    # the thread must be inside accept(), waiting in the kernel (Linux names the wait in wchan)
+    wait_for(lambda: thread.native_id and "accept" in _wchan(thread.native_id), "the thread to block in accept()")
+    close_listener(listener)
+    thread.join(10)
+    assert not thread.is_alive(), "accept() still blocked after close_listener()"
+    assert listener.fileno() == -1
+    close_listener(listener)  # twice is harmless
+
+
+def _wchan(tid: int) -> str:
+    try:
+        with open(f"/proc/self/task/{tid}/wchan") as f:
+            return f.read()
+    except OSError:
+        return ""
