@@ -82,8 +82,8 @@ class _Ended(Exception):
 READ_SIZE = 256
 """Bytes asked of each ``recv()``.  A reader thread spends its life blocked
 in ``recv()``, and CPython allocates the buffer for the answer *before* the
-call sleeps: with 4096, 1,000 idle clients held 4 MB of buffers (measured:
-18.4 KiB of heap per client against 14.7 with 256; docs/PERFORMANCE.md).
+call sleeps: with 4096, 1,000 idle clients held 3.5 MiB more (measured: 28.6
+KiB resident per idle client against 25.0 with 256; docs/PERFORMANCE.md).
 A chat line is shorter than this; a longer one arrives in a few reads, which
 the line decoder joins."""
 
