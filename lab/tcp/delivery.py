@@ -58,7 +58,7 @@ import selectors
 import socket
 import threading
 import time
-from itertools import chain
+from itertools import chain, islice
 from typing import Callable, Iterable
 
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
@@ -69,19 +69,18 @@ SEND_FLAGS = _DONTWAIT | _NOSIGNAL
 class Decision:
     """Bytes for some outboxes, queued in the order the room decided (``targets`` in send order).
 
-    ``target_set`` and ``served`` exist only once a pass gives this decision
-    to members ahead of its own pass (the ride-along above): the set of its
-    targets, and the ones that already have it.
+    ``unserved`` exists only once a pass gives this decision to members
+    ahead of its own pass (the ride-along above): the targets that do not
+    have it yet, which are all its own pass still visits.
     """
 
-    __slots__ = ("data", "lines", "targets", "target_set", "served")
+    __slots__ = ("data", "lines", "targets", "unserved")
 
     def __init__(self, data: bytes, targets: tuple["Outbox", ...]):
         self.data = data
         self.lines = data.count(b"\n")  # counted once here, not once per member
         self.targets = targets
-        self.target_set: set[Outbox] | None = None
-        self.served: set[Outbox] | None = None
+        self.unserved: set[Outbox] | None = None
 
 
 class Fanout:
@@ -182,21 +181,22 @@ class Fanout:
     def _pass(self, decision: Decision, batch: list[Decision], later: int) -> None:
         """Send one decision to its targets; ``batch[later:]`` are the decisions waiting behind it."""
         targets = decision.targets
-        if decision.served:  # a pass before ours gave it to some of them
-            if len(decision.served) >= len(decision.target_set):
+        unserved = decision.unserved
+        if unserved is not None:  # a pass before ours gave it to some of them
+            if not unserved:
                 return
-            targets = [outbox for outbox in targets if outbox not in decision.served]
+            targets = [outbox for outbox in targets if outbox in unserved]
         self.passes += 1
         self.visits += len(targets)
         if later < len(batch):
-            self._pass_with_later(decision.data, iter(targets), batch, later)
+            self._pass_with_later(decision, iter(targets), batch, later)
             return
         data, size, lines = decision.data, len(decision.data), decision.lines
         arrived = self._queued  # non-empty as soon as a decision arrives during this pass
         members = iter(targets)
         for outbox in members:  # the hot loop: one turn per member, at 100,000 a second
             if arrived:
-                self._pass_with_later(data, chain((outbox,), members), batch, later)
+                self._pass_with_later(decision, chain((outbox,), members), batch, later)
                 return
             if outbox.direct:
                 try:
@@ -212,22 +212,40 @@ class Fanout:
             else:  # TLS, a backlog, or closed: the general path
                 outbox.push_locked(data)
 
-    def _pass_with_later(self, data: bytes, members: Iterable["Outbox"], batch: list[Decision], later: int) -> None:
-        """The rest of a pass when decisions wait behind it: each member gets ``data`` plus its waiting lines."""
+    def _pass_with_later(self, decision: Decision, members: Iterable["Outbox"], batch: list[Decision],
+                         later: int) -> None:
+        """The rest of a pass when decisions wait behind it: each member gets this line plus its waiting ones."""
         for outbox in members:
-            if self._queued:
+            if self._queued:  # more arrived meanwhile: they wait behind us too
                 with self._queue_lock:
                     batch.extend(self._queued)
                     self._queued = []
-            chunks = [data]
-            for waiting in batch[later:]:
-                if waiting.target_set is None:
-                    waiting.target_set = set(waiting.targets)
-                    waiting.served = set()
-                if outbox in waiting.target_set and outbox not in waiting.served:
-                    waiting.served.add(outbox)
+            data, lines, chunks = decision.data, decision.lines, None
+            for waiting in islice(batch, later, None):
+                unserved = waiting.unserved
+                if unserved is None:
+                    unserved = waiting.unserved = set(waiting.targets)
+                if outbox in unserved:
+                    unserved.remove(outbox)
+                    if chunks is None:
+                        chunks = [data]
                     chunks.append(waiting.data)
-            outbox.push_locked(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+                    lines += waiting.lines
+            if chunks is not None:
+                data = b"".join(chunks)
+            if outbox.direct:  # as in _pass's loop
+                try:
+                    sent = outbox.send(data, SEND_FLAGS)
+                except OSError:
+                    outbox.push_locked(data)
+                    continue
+                if sent == len(data):
+                    outbox.bytes_out += sent
+                    outbox.lines_out += lines
+                else:
+                    outbox.sent_part(data, sent)
+            else:
+                outbox.push_locked(data)
 
 
 def _without(members: tuple, member) -> tuple:
