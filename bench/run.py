@@ -43,13 +43,16 @@ DOC = os.path.join(ROOT, "docs", "PERFORMANCE.md")
 RESULTS = os.path.join(ROOT, "bench", "results.json")
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 SMALL_SNDBUF = 4096  # the server's SO_SNDBUF at the stalled point (the kernel doubles it)
+SMALL_SEND_QUEUE = 16 * 1024  # the reference's backlog bound at the stalled point (default 64 KiB)
 QUIET_PATIENCE_S = 20.0  # longest wait for a quiet machine before each point (the pairs cancel the rest)
 
 POINTS = {
     "small": dict(clients=200, senders=20, rate=5.0, stalled=0, label="200 clients / 20 senders x 5/s"),
     "goal": dict(clients=1000, senders=50, rate=2.0, stalled=0, label="1,000 clients / 50 senders x 2/s"),
-    "stalled": dict(clients=1000, senders=50, rate=2.0, stalled=1, sndbuf=SMALL_SNDBUF,
-                    label="1,000 / 50 x 2/s + 1 stalled reader, small send buffer"),
+    # small buffers and backlog bound, so that the chat lines (about 60 bytes, 7 KB/s to the stalled
+    # reader) fill them within about 5 s of sending, and the drop happens inside the window
+    "stalled": dict(clients=1000, senders=50, rate=2.0, stalled=1, sndbuf=SMALL_SNDBUF, send_queue=SMALL_SEND_QUEUE,
+                    label="1,000 / 50 x 2/s + 1 stalled reader, small send buffer and queue"),
 }
 
 
@@ -93,6 +96,7 @@ class ServerProcess:
 
     kind: str
     sndbuf: int | None = None
+    send_queue: int | None = None
     nodelay: int | None = None
     samples: list[Sample] = field(default_factory=list)
 
@@ -100,6 +104,8 @@ class ServerProcess:
         cmd = [sys.executable, os.path.join(ROOT, "bench", "serve.py"), "--kind", self.kind]
         if self.sndbuf:
             cmd += ["--sndbuf", str(self.sndbuf)]
+        if self.send_queue and self.kind == "reference":
+            cmd += ["--send-queue", str(self.send_queue)]
         if self.nodelay is not None:
             cmd += ["--nodelay", str(self.nodelay)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
@@ -175,7 +181,7 @@ def measure(kind: str, point: str, duration: float, nodelay: int | None = None, 
     """Run one load point against one server; return a row of the table (``rep``: its repetition)."""
     spec = POINTS[point]
     background = wait_for_quiet()
-    with ServerProcess(kind, sndbuf=spec.get("sndbuf"), nodelay=nodelay) as server:
+    with ServerProcess(kind, sndbuf=spec.get("sndbuf"), send_queue=spec.get("send_queue"), nodelay=nodelay) as server:
         cfg = LoadConfig(host=server.host, port=server.port, clients=spec["clients"], senders=spec["senders"],
                          rate=spec["rate"], duration=duration, ramp=max(2.0, spec["clients"] / 250),
                          stalled=spec["stalled"], drain=3.0, idle=1.0)

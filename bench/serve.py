@@ -1,6 +1,6 @@
 """Run one chat server in this process, for bench/run.py (which measures its CPU and RSS).
 
-    python bench/serve.py --kind naive|reference [--port 0] [--sndbuf BYTES] [--nodelay 0|1]
+    python bench/serve.py --kind naive|reference [--port 0] [--sndbuf BYTES] [--nodelay 0|1] [--send-queue BYTES]
 
 Prints ``LISTENING HOST PORT`` on stdout once the socket listens, then serves
 until SIGTERM or SIGINT.  A separate process, so /proc/PID/stat and
@@ -24,7 +24,7 @@ def _reference(args):
 
     names = {f.name for f in dataclasses.fields(ServerConfig)}
     options = {"host": args.host, "port": args.port}
-    wanted = {"sndbuf": args.sndbuf, "nodelay": args.nodelay, "max_clients": 5000}
+    wanted = {"sndbuf": args.sndbuf, "nodelay": args.nodelay, "max_clients": 5000, "send_queue": args.send_queue}
     for key, value in wanted.items():
         if value is None:
             continue
@@ -51,6 +51,8 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--sndbuf", type=int, default=None)
     parser.add_argument("--nodelay", type=int, choices=[0, 1], default=None)
+    parser.add_argument("--send-queue", type=int, default=None,
+                        help="the reference server's backlog bound per client (the naive server has none)")
     args = parser.parse_args()
     import resource
 

@@ -18,7 +18,7 @@ from bench.run import plan, ratio_stats, tables  # noqa: E402
 
 MACHINE = {"date": "today", "cpu": "cpu", "cores": 2, "kernel": "k", "python": "3"}
 GOAL = "1,000 clients / 50 senders x 2/s"
-STALLED = "1,000 / 50 x 2/s + 1 stalled reader, small send buffer"
+STALLED = "1,000 / 50 x 2/s + 1 stalled reader, small send buffer and queue"
 
 
 def test_fanout_measures_the_raw_loop_the_delivery_path_and_two_threads():
