@@ -28,6 +28,7 @@ True
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -41,14 +42,30 @@ from lab.chat.limits import HISTORY_SIZE
 class Deliver:
     """Send ``lines`` (server lines, no line ends) to each recipient, in order.
 
+    The recipients are ``audience`` without ``excluded`` (if set).  A line
+    for everyone, or everyone but one, has the room's own ``members`` tuple
+    as its audience, so a caller that keeps its own list of everyone (the
+    TCP server's fanout) can tell, with ``is``, that it needs no list of
+    recipients, and the room builds none: a 999-member tuple per chat line
+    would be a Python loop over the room for every message.  ``recipients``
+    builds it for the callers that want it.
+
     ``sender`` is the member whose chat message the lines carry (a public
     or private message), None for the server's own lines; the UDP core
     uses it to number the message with the sender's own sequence number.
     """
 
-    recipients: tuple[Hashable, ...]
+    audience: tuple[Hashable, ...]
     lines: tuple[str, ...]
     sender: Hashable | None = None
+    excluded: Hashable | None = None
+
+    @property
+    def recipients(self) -> tuple[Hashable, ...]:
+        """Who receives the lines, in the room's order."""
+        if self.excluded is None:
+            return self.audience
+        return tuple(member for member in self.audience if member is not self.excluded)
 
 
 @dataclass(frozen=True)
@@ -86,6 +103,7 @@ class Room:
         self._names: dict[Hashable, str] = {}  # member -> name
         self._by_key: dict[str, Hashable] = {}  # casefolded name -> member
         self._bots: set[Hashable] = set()  # members whose messages stay out of history
+        self._sorted_names: list[str] = []  # names online, kept sorted ignoring case (no sort per join)
         self.members: tuple[Hashable, ...] = ()
         self.history: deque[str] = deque(maxlen=history_size)
 
@@ -97,7 +115,7 @@ class Room:
 
     def names(self) -> list[str]:
         """Names online, sorted ignoring case."""
-        return sorted(self._names.values(), key=wire.name_key)
+        return list(self._sorted_names)
 
     def is_bot(self, member: Hashable) -> bool:
         """True once the member sent ``/bot``."""
@@ -135,6 +153,7 @@ class Room:
         others = self.members
         self._names[member] = requested
         self._by_key[wire.name_key(requested)] = member
+        bisect.insort(self._sorted_names, requested, key=wire.name_key)
         self.members = others + (member,)
 
         lines = [replies.welcome(now, requested, self.names())]
@@ -144,7 +163,7 @@ class Room:
             lines.append(replies.history_end(now))
         actions: list[Action] = [Deliver((member,), tuple(lines))]
         if others:
-            actions.append(Deliver(others, (wire.format_joined(now, requested),)))
+            actions.append(Deliver(self.members, (wire.format_joined(now, requested),), excluded=member))
         return JoinResult(True, requested, actions)
 
     def receive(self, member: Hashable, text: str) -> list[Action]:
@@ -158,8 +177,9 @@ class Room:
             line = wire.format_public(now, name, command.text)
             if member not in self._bots:
                 self.history.append(line)
-            others = tuple(m for m in self.members if m is not member)
-            return [Deliver(others, (line,), sender=member)] if others else []
+            if len(self.members) < 2:
+                return []
+            return [Deliver(self.members, (line,), sender=member, excluded=member)]
         if isinstance(command, wire.PrivateMessage):
             target = self._by_key.get(wire.name_key(command.to))
             if target is None:
@@ -191,6 +211,7 @@ class Room:
         if name is None:
             return []
         del self._by_key[wire.name_key(name)]
+        del self._sorted_names[bisect.bisect_left(self._sorted_names, wire.name_key(name), key=wire.name_key)]
         self._bots.discard(member)
         self.members = tuple(m for m in self.members if m is not member)
         if not self.members:

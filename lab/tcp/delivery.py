@@ -67,28 +67,48 @@ SEND_FLAGS = _DONTWAIT | _NOSIGNAL
 
 
 class Decision:
-    """Bytes for some outboxes, queued in the order the room decided (``targets`` in send order).
+    """Bytes for some members, queued in the order the room decided.
 
-    ``unserved`` exists only once a pass gives this decision to members
-    ahead of its own pass (the ride-along above): the targets that do not
-    have it yet, which are all its own pass still visits.
+    ``targets`` are the members' *sockets*, in send order: the hot loop
+    touches nothing else per member.  A *broadcast* (``broadcast=True``) is
+    counted for its recipients all at once (see :class:`Outbox`), and its
+    ``skip`` (a socket, or None) is one of the targets that does not
+    receive it (the sender of the line).  ``unserved`` exists only once a
+    pass gives this decision to members ahead of its own pass (the
+    ride-along in the module docstring): the targets that do not have it
+    yet, which are all its own pass still visits.
     """
 
-    __slots__ = ("data", "lines", "targets", "unserved")
+    __slots__ = ("data", "lines", "targets", "broadcast", "skip", "unserved")
 
-    def __init__(self, data: bytes, targets: tuple["Outbox", ...]):
+    def __init__(self, data: bytes, targets: tuple[socket.socket, ...], broadcast: bool = False,
+                 skip: socket.socket | None = None):
         self.data = data
         self.lines = data.count(b"\n")  # counted once here, not once per member
         self.targets = targets
-        self.unserved: set[Outbox] | None = None
+        self.broadcast = broadcast
+        self.skip = skip
+        self.unserved: set[socket.socket] | None = None
+
+    def unserved_set(self) -> set[socket.socket]:
+        """The targets still to be given this decision (created on first use)."""
+        if self.unserved is None:
+            self.unserved = set(self.targets)
+            self.unserved.discard(self.skip)
+        return self.unserved
 
 
 class Fanout:
     """The delivery lock, the queued decisions, and the members a broadcast reaches (module docstring).
 
-    ``everyone`` is the tuple of joined outboxes in join order, rebuilt on
-    every join and leave (copy on write, like the room's members), so a
-    broadcast takes it as it is at the moment of the decision.
+    ``everyone`` is the tuple of joined members' sockets in join order,
+    rebuilt on every join and leave (copy on write, like the room's
+    members), so a broadcast takes it as it is at the moment of the
+    decision.  ``outbox_of`` finds a socket's outbox, and ``slow`` holds the
+    sockets whose outbox cannot take a plain ``send`` now (TLS, a backlog,
+    closed): the hot loop looks at nothing else.  ``broadcast_bytes`` and
+    ``broadcast_lines`` add up every broadcast so far, which is how each
+    outbox counts what it received without a counter per member per line.
 
     :meth:`join`, :meth:`leave`, :meth:`broadcast` and :meth:`queue` must be
     called under the one lock that orders the room's decisions.
@@ -98,7 +118,11 @@ class Fanout:
         self.lock = threading.Lock()  # the delivery lock: one thread sends at a time
         self._queue_lock = threading.Lock()  # guards _queued (held for an append or a swap)
         self._queued: list[Decision] = []  # decisions not yet taken by a pass, oldest first
-        self.everyone: tuple[Outbox, ...] = ()
+        self.everyone: tuple[socket.socket, ...] = ()
+        self.outbox_of: dict[socket.socket, Outbox] = {}
+        self.slow: set[socket.socket] = set()
+        self.broadcast_bytes = 0
+        self.broadcast_lines = 0
         self.passes = 0  # passes that sent something, and the sends they made (for tests and curious students)
         self.visits = 0
 
@@ -109,32 +133,55 @@ class Fanout:
         if outbox.joined:
             return
         outbox.joined = True
-        self.everyone = self.everyone + (outbox,)
+        outbox.joined_at = (self.broadcast_bytes, self.broadcast_lines)
+        self.everyone = self.everyone + (outbox.sock,)
 
     def leave(self, outbox: "Outbox") -> None:
         """Broadcasts stop reaching ``outbox`` (those already queued still do)."""
         if not outbox.joined:
             return
         outbox.joined = False
-        self.everyone = _without(self.everyone, outbox)
+        bytes_at_join, lines_at_join = outbox.joined_at
+        outbox.counted_bytes += self.broadcast_bytes - bytes_at_join  # the broadcasts of its time in the room
+        outbox.counted_lines += self.broadcast_lines - lines_at_join
+        outbox.joined_at = None
+        self.everyone = _without(self.everyone, outbox.sock)
 
     def broadcast(self, data: bytes, skip: "Outbox | None" = None) -> None:
         """Queue ``data`` for every joined outbox except ``skip``; never blocks, no work per member."""
         targets = self.everyone
+        if not targets:
+            return
+        decision = Decision(data, targets, broadcast=True)
+        self.broadcast_bytes += len(data)
+        self.broadcast_lines += decision.lines
         if skip is not None and skip.joined:
-            targets = _without(targets, skip)
-        if targets:
-            self._append(Decision(data, targets))
+            decision.skip = skip.sock
+            skip.not_counted(len(data), decision.lines)  # a broadcast it does not receive
+        if len(targets) > (decision.skip is not None):
+            self._append(decision)
 
     def queue(self, outboxes: Iterable["Outbox"], data: bytes) -> None:
         """Queue ``data`` for these outboxes, after everything queued before; never blocks."""
-        targets = tuple(outboxes)
+        targets = tuple(outbox.sock for outbox in outboxes)
         if targets:
             self._append(Decision(data, targets))
 
     def _append(self, decision: Decision) -> None:
         with self._queue_lock:
             self._queued.append(decision)
+
+    def add(self, outbox: "Outbox") -> None:
+        """A new outbox: passes find it by its socket from now on."""
+        self.outbox_of[outbox.sock] = outbox
+        if not outbox.direct:
+            self.slow.add(outbox.sock)
+
+    def forget(self, outbox: "Outbox") -> None:
+        """A closed outbox: nothing is sent to it any more (delivery lock held)."""
+        if self.outbox_of.get(outbox.sock) is outbox:
+            del self.outbox_of[outbox.sock]
+        self.slow.discard(outbox.sock)
 
     # -- sending ----------------------------------------------------------------------
 
@@ -181,67 +228,96 @@ class Fanout:
     def _pass(self, decision: Decision, batch: list[Decision], later: int) -> None:
         """Send one decision to its targets; ``batch[later:]`` are the decisions waiting behind it."""
         targets = decision.targets
+        skip = decision.skip
         unserved = decision.unserved
-        if unserved is not None:  # a pass before ours gave it to some of them
+        if unserved is not None:  # a pass before ours gave it to some of them (and never to skip)
             if not unserved:
                 return
-            targets = [outbox for outbox in targets if outbox in unserved]
+            targets = [sock for sock in targets if sock in unserved]
+            skip = None
         self.passes += 1
-        self.visits += len(targets)
-        if later < len(batch):
+        self.visits += len(targets) - (skip is not None)
+        if not decision.broadcast or later < len(batch):
             self._pass_with_later(decision, iter(targets), batch, later)
             return
-        data, size, lines = decision.data, len(decision.data), decision.lines
+        data, size = decision.data, len(decision.data)
+        slow = self.slow  # usually empty: then the test below costs nothing
         arrived = self._queued  # non-empty as soon as a decision arrives during this pass
         members = iter(targets)
-        for outbox in members:  # the hot loop: one turn per member, at 100,000 a second
+        for sock in members:  # the hot loop: one turn per member, at 100,000 a second
             if arrived:
-                self._pass_with_later(decision, chain((outbox,), members), batch, later)
+                self._pass_with_later(decision, chain((sock,), members), batch, later)
                 return
-            if outbox.direct:
-                try:
-                    sent = outbox.send(data, SEND_FLAGS)
-                except OSError:  # would block, reset, broken pipe: the general path decides
-                    outbox.push_locked(data)
-                    continue
-                if sent == size:
-                    outbox.bytes_out += sent
-                    outbox.lines_out += lines
-                else:
-                    outbox.sent_part(data, sent)
-            else:  # TLS, a backlog, or closed: the general path
-                outbox.push_locked(data)
+            if sock is skip:
+                continue
+            if slow and sock in slow:  # TLS, a backlog, or closed: the general path
+                self._hand_over(sock, data, decision.lines)
+                continue
+            try:
+                sent = sock.send(data, SEND_FLAGS)
+            except OSError:  # would block, reset, broken pipe: the general path decides
+                self._hand_over(sock, data, decision.lines)
+                continue
+            if sent != size:
+                self._hand_over(sock, data, decision.lines, sent)
 
-    def _pass_with_later(self, decision: Decision, members: Iterable["Outbox"], batch: list[Decision],
+    def _hand_over(self, sock: socket.socket, data: bytes, lines: int, sent: int | None = None) -> None:
+        """A broadcast the hot loop could not give whole to this member: the outbox takes it, and counts it."""
+        outbox = self.outbox_of.get(sock)
+        if outbox is None:  # closed and forgotten since the decision was queued
+            return
+        outbox.not_counted(len(data), lines)
+        if sent is None:
+            outbox.push_locked(data)
+        else:
+            outbox.sent_part(data, sent)
+
+    def _pass_with_later(self, decision: Decision, members: Iterable[socket.socket], batch: list[Decision],
                          later: int) -> None:
-        """The rest of a pass when decisions wait behind it: each member gets this line plus its waiting ones."""
-        for outbox in members:
+        """The general pass: each member gets this decision plus its waiting ones, in one ``send``.
+
+        Used for decisions that are not broadcasts, and for the rest of a
+        broadcast's pass once decisions wait behind it.  What each member
+        gets of broadcasts is taken out of the broadcast count and counted
+        here, by what the kernel takes.
+        """
+        skip = decision.skip if decision.unserved is None else None
+        outbox_of = self.outbox_of
+        for sock in members:
+            if sock is skip:
+                continue
             if self._queued:  # more arrived meanwhile: they wait behind us too
                 with self._queue_lock:
                     batch.extend(self._queued)
                     self._queued = []
+            outbox = outbox_of.get(sock)
             data, lines, chunks = decision.data, decision.lines, None
+            broadcast_bytes, broadcast_lines = (len(data), lines) if decision.broadcast else (0, 0)
             for waiting in islice(batch, later, None):
-                unserved = waiting.unserved
-                if unserved is None:
-                    unserved = waiting.unserved = set(waiting.targets)
-                if outbox in unserved:
-                    unserved.remove(outbox)
+                unserved = waiting.unserved_set()
+                if sock in unserved:
+                    unserved.remove(sock)
                     if chunks is None:
                         chunks = [data]
                     chunks.append(waiting.data)
                     lines += waiting.lines
+                    if waiting.broadcast:
+                        broadcast_bytes += len(waiting.data)
+                        broadcast_lines += waiting.lines
+            if outbox is None:  # closed and forgotten since the decisions were queued
+                continue
             if chunks is not None:
                 data = b"".join(chunks)
+            outbox.not_counted(broadcast_bytes, broadcast_lines)
             if outbox.direct:  # as in _pass's loop
                 try:
-                    sent = outbox.send(data, SEND_FLAGS)
+                    sent = sock.send(data, SEND_FLAGS)
                 except OSError:
                     outbox.push_locked(data)
                     continue
                 if sent == len(data):
-                    outbox.bytes_out += sent
-                    outbox.lines_out += lines
+                    outbox.counted_bytes += sent
+                    outbox.counted_lines += lines
                 else:
                     outbox.sent_part(data, sent)
             else:
@@ -251,7 +327,7 @@ class Fanout:
 def _without(members: tuple, member) -> tuple:
     """``members`` without ``member``: two slices in C, not a Python loop over 1,000 members."""
     try:
-        index = members.index(member)  # outboxes compare by identity
+        index = members.index(member)  # sockets compare by identity
     except ValueError:
         return members
     return members[:index] + members[index + 1:]
@@ -268,24 +344,32 @@ class Outbox:
     once, when the backlog would exceed ``limit``; it must not block.
 
     ``direct`` is True while a pass may ``send`` to this member in its hot
-    loop: plain TCP, nothing in the backlog, open.  ``send`` is the
-    socket's bound ``send``, looked up once.
+    loop: plain TCP, nothing in the backlog, open.  While it is False the
+    socket is in the fanout's ``slow`` set.
 
     ``bytes_out`` counts the bytes the kernel accepted for this member (TLS
     records included); ``lines_out`` the lines among them (for TLS, the
     lines encrypted into records, since a record cannot be split back into
     lines).  What was queued but never reached the kernel (left in the
     backlog of a dropped member, queued after it closed) is not counted.
-    Both are written only by the holder of the delivery lock.
+    Both are exact once the passes queued before the question have run (the
+    server asks after the connection closed).  How, without a counter per
+    member per line: a broadcast the hot loop sends whole is counted for
+    every member at once, from the fanout's running totals at the member's
+    join and at its leave; everything else (its own lines, which it
+    does not receive; a broadcast the hot loop handed over; lines to this
+    member only) is taken out of that count and counted here one by one.
+    Measured on the bench's goal point (docs/PERFORMANCE.md): two counters
+    per member per line cost about as much as the send's own Python work.
     """
 
-    __slots__ = ("sock", "send", "writer", "limit", "fanout", "on_overflow", "encode", "direct", "joined",
-                 "backlog", "closed", "broken", "peak_backlog", "bytes_out", "lines_out", "__weakref__")
+    __slots__ = ("sock", "writer", "limit", "fanout", "on_overflow", "encode", "direct", "joined", "joined_at",
+                 "backlog", "closed", "broken", "peak_backlog", "counted_bytes", "counted_lines",
+                 "uncounted_bytes", "uncounted_lines", "__weakref__")
 
     def __init__(self, sock: socket.socket, writer: "BacklogWriter", limit: int, fanout: Fanout,
                  on_overflow: Callable[[], None], encode: Callable[[bytes], bytes] | None = None):
         self.sock = sock
-        self.send = sock.send
         self.writer = writer
         self.limit = limit
         self.fanout = fanout
@@ -293,17 +377,50 @@ class Outbox:
         self.encode = encode
         self.direct = encode is None
         self.joined = False  # in fanout.everyone: broadcasts reach it
+        self.joined_at: tuple[int, int] | None = None  # the fanout's broadcast totals at join (None: not joined)
         self.backlog = bytearray()  # the kernel did not take these yet
         self.closed = False
         self.broken = False  # the socket failed (reset, broken pipe)
         self.peak_backlog = 0
-        self.bytes_out = 0
-        self.lines_out = 0
+        self.counted_bytes = 0  # counted one by one (see the class docstring)
+        self.counted_lines = 0
+        self.uncounted_bytes = 0  # broadcasts between join and leave that the running totals must not count
+        self.uncounted_lines = 0
+        fanout.add(self)
+
+    @property
+    def bytes_out(self) -> int:
+        """Bytes the kernel accepted for this member (class docstring)."""
+        return self._from_broadcasts(0) - self.uncounted_bytes + self.counted_bytes
+
+    @property
+    def lines_out(self) -> int:
+        """Lines among ``bytes_out`` (class docstring)."""
+        return self._from_broadcasts(1) - self.uncounted_lines + self.counted_lines
+
+    def _from_broadcasts(self, which: int) -> int:
+        """The broadcasts since this member joined (0 when not in the room: they were added at leave)."""
+        if self.joined_at is None:
+            return 0
+        return (self.fanout.broadcast_bytes, self.fanout.broadcast_lines)[which] - self.joined_at[which]
+
+    def not_counted(self, size: int, lines: int) -> None:
+        """Take a broadcast (or part of one) out of the running totals' count for this member."""
+        self.uncounted_bytes += size
+        self.uncounted_lines += lines
+
+    def _set_direct(self, direct: bool) -> None:
+        self.direct = direct
+        fanout = self.fanout
+        if direct:
+            fanout.slow.discard(self.sock)
+        elif fanout.outbox_of.get(self.sock) is self:  # not once forgotten: the set would keep the socket
+            fanout.slow.add(self.sock)
 
     def use_encoding(self, encode: Callable[[bytes], bytes]) -> None:
         """Encode everything from now on (TLS); before anything is queued to this outbox."""
         self.encode = encode
-        self.direct = False
+        self._set_direct(False)
 
     def push(self, data: bytes, wire: bool = False) -> None:
         """Send ``data`` to this member now, after everything queued before; never blocks.
@@ -324,7 +441,7 @@ class Outbox:
         if self.closed or self.broken:
             return
         if self.encode is not None and not wire:
-            self.lines_out += data.count(b"\n")  # TLS: counted once encrypted (see the class docstring)
+            self.counted_lines += data.count(b"\n")  # TLS: counted once encrypted (see the class docstring)
             data = self.encode(data)
             if not data:
                 return
@@ -344,7 +461,7 @@ class Outbox:
             # Reset or broken pipe: the member's reader thread will see the
             # same failure on recv() and end the connection with the reason.
             self.broken = True
-            self.direct = False
+            self._set_direct(False)
             return
         self.sent_part(data, sent)
 
@@ -353,20 +470,20 @@ class Outbox:
         self._count(data, sent)
         if sent < len(data):
             self.backlog += memoryview(data)[sent:]
-            self.direct = False
+            self._set_direct(False)
             self.peak_backlog = max(self.peak_backlog, len(self.backlog))
             self.writer.want_write(self)
 
     def _count(self, data: bytes | bytearray, sent: int) -> None:
-        self.bytes_out += sent
+        self.counted_bytes += sent
         if self.encode is None:  # plaintext: the lines are those of the bytes the kernel took
-            self.lines_out += data.count(b"\n", 0, sent)
+            self.counted_lines += data.count(b"\n", 0, sent)
 
     def _drop(self) -> None:
         """The backlog would pass its bound: accept nothing more, say so once (lock held)."""
         self.backlog.clear()
         self.closed = True
-        self.direct = False
+        self._set_direct(False)
         self.on_overflow()
 
     def flush_some(self) -> bool:
@@ -385,7 +502,7 @@ class Outbox:
                     break
                 self._count(self.backlog, sent)
                 del self.backlog[:sent]
-            self.direct = not (self.backlog or self.closed or self.broken) and self.encode is None
+            self._set_direct(not (self.backlog or self.closed or self.broken) and self.encode is None)
             return True
         finally:
             fanout.release()
@@ -414,8 +531,9 @@ class Outbox:
         fanout.lock.acquire()
         try:
             self.closed = True
-            self.direct = False
+            self._set_direct(False)
             self.backlog.clear()
+            fanout.forget(self)
         finally:
             fanout.release()
         self.writer.forget(self)

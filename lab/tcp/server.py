@@ -27,15 +27,16 @@ import operator
 import socket
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from lab import lifecycle as ev
 from lab.chat import limits, replies
 from lab.chat import wire as p
 from lab.chat.ratelimit import TokenBucket
 from lab.chat.room import Close, Deliver, Room
-from lab.net.sockopts import close_listener, explain_bind_error, family_for, raise_fd_limit, set_recv_timeout
+from lab.net.sockopts import close_listener, explain_bind_error, family_for, raise_fd_limit
 from lab.net.tcpinfo import read_tcp_info
 from lab.tcp.delivery import SEND_FLAGS, BacklogWriter, Fanout, Outbox
 from lab.tcp.transport import PlainTransport, Transport
@@ -153,6 +154,7 @@ class ChatServer:
         self._numbers = 0
         self._listener: socket.socket | None = None
         self._writer = BacklogWriter()
+        self._name_deadlines = NameDeadlines(self.config.name_timeout, self._name_deadline_passed)
         self._accept_thread: threading.Thread | None = None
         self._stop_requested = threading.Event()
         self._stopped = threading.Event()
@@ -179,6 +181,7 @@ class ChatServer:
         self.log.emit(ev.Listening(address=self.address, backlog=self.config.backlog,
                                    transport="TCP+TLS" if self.config.tls else "TCP"))
         self._writer.start()
+        self._name_deadlines.start()
         self._accept_thread = threading.Thread(target=self._accept_loop, name="accept", daemon=True)
         self._accept_thread.start()
 
@@ -226,6 +229,7 @@ class ChatServer:
         if self._accept_thread is not None:
             self._accept_thread.join(1)
         self._writer.stop()
+        self._name_deadlines.stop()
         self.log.emit(ev.Stopped(reason=reason))
         self._stopped.set()
 
@@ -344,15 +348,12 @@ class ChatServer:
         try:
             self._handshake(conn)
             self._act(conn)
-            set_recv_timeout(conn.sock, self.config.name_timeout)
+            self._name_deadlines.watch(conn)
             self._read_lines(conn)
         except _Ended as ended:
             how, detail = ended.how, ended.detail
         except ConnectionResetError:
             how = "rst"
-        except BlockingIOError:  # SO_RCVTIMEO expired while we waited for a name
-            how, detail = "timeout", f"no name within {self.config.name_timeout:g} s"
-            conn.outbox.push(p.encode(replies.name_timeout(time.time(), self.config.name_timeout)))
         except TimeoutError:
             how, detail = "timeout", "no answer to TCP keepalive probes"
         except OSError as error:
@@ -429,16 +430,28 @@ class ChatServer:
                 result = self.room.join(conn, text)
                 if result.accepted:
                     self._fanout.join(conn.outbox)  # broadcasts reach it from now on, like the room's
-                self._queue(result.actions, conn)
+                self._queue(result.actions)
             self._fanout.deliver()
             if result.accepted:
                 conn.name = result.name
-                set_recv_timeout(conn.sock, 0)
                 self.log.emit(ev.Named(conn=conn.number, name=conn.name))
             return
         for action in self._act(conn, text):
             if isinstance(action, Close) and action.member is conn:
                 raise _Ended("quit", action.reason)
+
+    def _name_deadline_passed(self, conn: Connection) -> None:
+        """``conn`` has had ``name_timeout`` seconds to choose a name (the NameDeadlines thread calls this)."""
+        with self._lock:
+            if conn in self.room or conn not in self._connections:
+                return  # named in time, or gone already
+        seconds = self.config.name_timeout
+        try:
+            if conn.end is None:  # said once, before the FIN that abort() sends
+                conn.outbox.push(p.encode(replies.name_timeout(time.time(), seconds)))
+        except Exception as error:  # a bug must cost this connection, never the watch of the others
+            self.log.emit(ev.Note(conn=conn.number, text=f"internal error at the name deadline: {error!r}"))
+        conn.abort("timeout", f"no name within {seconds:g} s")  # wakes its reader, which closes
 
     def _finish(self, conn: Connection, how: str, detail: str) -> None:
         """The one exit path of a connection: leave notice, flush, close, report."""
@@ -477,37 +490,95 @@ class ChatServer:
         """Ask the room what ``conn``'s new connection (no text) or line means; queue and send what it decides."""
         with self._lock:
             actions = self.room.hello(conn) if text is None else self.room.receive(conn, text)
-            self._queue(actions, conn)
+            self._queue(actions)
         self._fanout.deliver()
         return actions
 
-    def _queue(self, actions: list, conn: Connection | None = None) -> None:
+    def _queue(self, actions: list) -> None:
         """Queue the room's Deliver actions (``_lock`` held), each as one decision of the fanout.
 
         Each action's lines are encoded once, whatever the number of
         recipients, and queued under the same lock as the decisions, in
         their order: every member receives the lines in the same order.
-        A line to every member, or to every member but ``conn`` (whose line
-        or arrival it announces), is a broadcast: the fanout's members are
-        the room's, so it needs no list of recipients and counts nothing
-        per member.  (Close actions are carried out by the member's own
-        reader thread, see ``_on_line``.)
+        A line whose audience is the room's members (everyone, or everyone
+        but the member whose line or arrival it announces) is a broadcast:
+        the fanout's members are the room's, so it needs no list of
+        recipients and counts nothing per member.  (Close actions are
+        carried out by the member's own reader thread, see ``_on_line``.)
         """
         members = self.room.members
         for action in actions:
             if not isinstance(action, Deliver):
                 continue
-            data, recipients = p.encode_lines(action.lines), action.recipients
-            if recipients is members:
-                self._fanout.broadcast(data)
-            elif (conn is not None and len(recipients) == len(members) - 1 and conn in self.room
-                  and conn not in recipients):
-                self._fanout.broadcast(data, skip=conn.outbox)
+            data = p.encode_lines(action.lines)
+            if action.audience is members:
+                excluded = action.excluded
+                self._fanout.broadcast(data, skip=excluded.outbox if excluded is not None else None)
             else:
-                self._fanout.queue(map(_OUTBOX, recipients), data)
+                self._fanout.queue(map(_OUTBOX, action.recipients), data)
 
 
 _OUTBOX = operator.attrgetter("outbox")
+
+
+# --- the time to choose a name -----------------------------------------------------
+
+class NameDeadlines(threading.Thread):
+    """One thread that ends the connections which did not choose a name in time.
+
+    Every connection gets the same time, so the deadlines fall in the order
+    the connections were watched, and a queue in that order is all the
+    bookkeeping needed: the thread sleeps until the oldest deadline, calls
+    ``expire(conn)`` (which decides whether the connection has a name by
+    now), and moves on.
+
+    Why not bound each reader's ``recv()`` instead (SO_RCVTIMEO, as the
+    server did): that bounds each *wait*, not the time to choose a name (a
+    client that sends one byte every few seconds never times out), and it
+    cost every reader thread one more page of resident stack for as long as
+    it lives: 4 KiB per client, a tenth of the server's memory at 1,000
+    idle clients (docs/PERFORMANCE.md).
+    """
+
+    def __init__(self, seconds: float, expire: Callable[[Connection], None]):
+        super().__init__(name="name-deadlines", daemon=True)
+        self.seconds = seconds
+        self._expire = expire
+        self._waiting: deque[tuple[float, Connection]] = deque()  # (deadline, connection), oldest first
+        self._changed = threading.Condition()
+        self._stopping = False
+
+    def watch(self, conn: Connection) -> None:
+        """``conn`` has ``seconds`` from now to choose a name."""
+        with self._changed:
+            self._waiting.append((time.monotonic() + self.seconds, conn))
+            if len(self._waiting) == 1:
+                self._changed.notify()
+
+    def stop(self) -> None:
+        """Stop the thread and wait for it (up to 2 s)."""
+        with self._changed:
+            self._stopping = True
+            self._changed.notify()
+        if self.is_alive():
+            self.join(timeout=2)
+
+    def run(self) -> None:
+        """The thread: sleep until the oldest deadline, expire that connection, repeat."""
+        while True:
+            with self._changed:
+                while not self._stopping:
+                    if self._waiting:
+                        wait = self._waiting[0][0] - time.monotonic()
+                        if wait <= 0:
+                            break
+                        self._changed.wait(wait)
+                    else:
+                        self._changed.wait()
+                if self._stopping:
+                    return
+                _, conn = self._waiting.popleft()
+            self._expire(conn)
 
 
 # --- what to do when accept() fails ----------------------------------------------

@@ -167,3 +167,35 @@ def test_shutdown_tells_everyone_once():
     assert set(notice.recipients) == {"alice", "bob"}
     assert p.parse_server_line(notice.lines[0]).text == "the server is stopping; goodbye"
     assert make_room().shutdown() == []
+
+
+def test_a_line_for_everyone_else_names_the_room_and_the_one_left_out_not_999_recipients():
+    # The TCP server recognises a broadcast by its audience being the room's
+    # own members tuple, so a chat line costs the room no loop over members.
+    room = joined(make_room(), "alice", "bob", "carol")
+    [say] = room.receive("alice", "hi")
+    assert say.audience is room.members and say.excluded == "alice"
+    assert say.recipients == ("bob", "carol")
+    [welcome, notice] = room.join("dave", "dave").actions
+    assert welcome.recipients == ("dave",) and welcome.audience is not room.members
+    assert notice.audience is room.members and notice.recipients == ("alice", "bob", "carol")
+    [left] = room.leave("bob", "quit")
+    assert left.audience is room.members and left.excluded is None
+    assert room.receive("alice", "alone?") and not joined(make_room(), "solo").receive("solo", "anyone?")
+
+
+def test_the_names_stay_sorted_ignoring_case_through_joins_and_leaves():
+    import random
+
+    rng = random.Random(7)
+    room, online = make_room(), set()
+    pool = [f"{first}{n}" for first in ("Ann", "bob", "Cid", "dee", "Eve", "zed", "Zoe") for n in range(6)]
+    for _ in range(400):  # bounded: a seeded walk of joins and leaves
+        name = rng.choice(pool)
+        if name in online:
+            room.leave(name, "quit")
+            online.discard(name)
+        else:
+            assert room.join(name, name).accepted
+            online.add(name)
+        assert room.names() == sorted(online, key=str.casefold)

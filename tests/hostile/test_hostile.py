@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
 import time
 
 import pytest
@@ -185,6 +186,35 @@ def test_a_client_that_never_sends_a_name_is_dropped_after_the_timeout(start_ser
     assert silent.sock.recv(100) == b""
     event = closed_event(server, None)
     assert event.how == "timeout"
+
+
+def test_the_name_timeout_bounds_the_whole_wait_not_each_read(start_server):
+    # One byte of a name every 0.1 s, never a line end: every recv() returns
+    # well within the timeout, but no name ever comes.  (A timeout on each
+    # recv(), SO_RCVTIMEO, never fired for this client.)
+    server = start_server(name_timeout=0.5)
+    trickler = LineClient(port_of(server))
+    trickler.expect("--- hello:")
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.wait(0.1):
+            try:
+                trickler.sock.send(b"a")
+            except OSError:  # the server closed: done
+                return
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        trickler.expect(r"!!! timeout: you did not choose a name within 0.5 s", timeout=10)
+    finally:
+        stop.set()
+        thread.join(5)
+    event = closed_event(server, None)
+    assert (event.how, event.detail) == ("timeout", "no name within 0.5 s")
+    first, second = LineClient(port_of(server), "late"), LineClient(port_of(server), "later")
+    still_chatting(server, first, second)  # the server goes on serving
 
 
 # --- faults --------------------------------------------------------------------------

@@ -394,3 +394,64 @@ def test_the_servers_closed_event_counts_what_each_client_received(start_server)
         assert (event.bytes_out, event.lines_out) == (len(received), received.count(b"\n")), (event.name, received)
     assert b"line 4 from ann" in members["bob"][1] and b"line 4 from ann" not in members["ann"][1]
     assert b"psst" in members["cid"][1] and b"psst" not in members["ann"][1]
+
+
+def test_a_member_is_counted_for_the_broadcasts_of_its_time_in_the_room_only(room):
+    # Broadcasts are counted from the fanout's running totals at join and at
+    # leave, not per member per line: the span must be exactly right.
+    fanout, add = room
+    a, b, c = add(3)
+    fanout.join(a.outbox)
+    fanout.broadcast(b"before b\n")
+    fanout.join(b.outbox)
+    fanout.join(c.outbox)
+    fanout.broadcast(b"<c> while all three\n", skip=c.outbox)
+    fanout.leave(a.outbox)
+    fanout.broadcast(b"after a left\n")
+    fanout.deliver()
+    expected = {a: b"before b\n<c> while all three\n", b: b"<c> while all three\nafter a left\n",
+                c: b"after a left\n"}
+    for member, data in expected.items():
+        assert member.read_exactly(len(data)) == data and member.read_available() == b""
+        assert (member.outbox.bytes_out, member.outbox.lines_out) == (len(data), data.count(b"\n"))
+
+
+def test_a_closed_outbox_leaves_nothing_in_the_fanout_and_a_late_broadcast_skips_it(room):
+    fanout, add = room
+    slow, other = joined(fanout, add(2, limit=1 << 20))
+    slow.server_end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    slow.client_end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    for _ in range(200):  # never read: a backlog builds, so the socket is in the slow set
+        fanout.broadcast(b"x" * 199 + b"\n", skip=other.outbox)
+        fanout.deliver()
+    assert slow.server_end in fanout.slow
+    fanout.broadcast(b"queued before the leave\n")  # still reaches slow's outbox, which closes before it is sent
+    fanout.leave(slow.outbox)
+    slow.outbox.close()
+    fanout.deliver()
+    slow.outbox.flush_some()  # the writer thread may still try it once, before it sees the close
+    assert slow.server_end not in fanout.slow and slow.server_end not in fanout.outbox_of
+    assert other.read_exactly(24) == b"queued before the leave\n"
+    assert (other.outbox.bytes_out, other.outbox.lines_out) == (24, 1)
+
+
+def test_the_hot_loop_sends_each_member_the_same_bytes_object(room):
+    # The common turn is the tutorial's: one send() of the line to the next socket.
+    fanout, add = room
+    members = joined(fanout, add(4))
+    sent = []
+
+    class Recorder(socket.socket):
+        __slots__ = ()
+
+        def send(self, data, flags=0):
+            sent.append(data)
+            return super().send(data, flags)
+
+    for member in members:  # the same socket, seen through a recording class
+        member.server_end.__class__ = Recorder
+    line = b"one line\n"
+    fanout.broadcast(line, skip=members[0].outbox)
+    fanout.deliver()
+    assert len(sent) == 3 and all(data is line for data in sent)
+    assert [m.read_available() for m in members] == [b"", line, line, line]
