@@ -15,7 +15,6 @@ subscribers.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import deque
@@ -270,6 +269,8 @@ class EventLog:
             self.events.append(event)
             subscribers = list(self._subscribers)
             if self._json is not None:
+                import json  # here: a server that writes no JSON lines does not load it
+
                 self._json.write(json.dumps(event.to_dict(), default=str) + "\n")
                 self._json.flush()
         if event.level <= self.verbosity:

@@ -89,6 +89,9 @@ A chat line is shorter than this; a longer one arrives in a few reads, which
 the line decoder joins."""
 
 
+_ENDING = threading.Lock()  # guards Connection.end: taken once or twice in a connection's life, so one lock for all
+
+
 class Connection:
     """One accepted client: its socket, its outbox, its counters."""
 
@@ -104,12 +107,11 @@ class Connection:
         self.thread: threading.Thread | None = None
         self.bytes_in = 0
         self.lines_in = 0
-        self._end_lock = threading.Lock()
         self.end: tuple[str, str] | None = None  # (how, detail), set once
 
     def end_once(self, how: str, detail: str = "") -> bool:
         """Record how the connection ends; only the first call counts."""
-        with self._end_lock:
+        with _ENDING:
             if self.end is not None:
                 return False
             self.end = (how, detail)
@@ -122,6 +124,10 @@ class Connection:
                 self.sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    def overflowed(self) -> None:
+        """Its outbox's backlog passed the bound: the client is not reading, drop it (never blocks)."""
+        self.abort("dropped", "send queue exceeded")
 
     def __repr__(self) -> str:
         return f"<Connection #{self.number} {self.name or '?'} {self.client}>"
@@ -152,6 +158,7 @@ class ChatServer:
         self._fanout = Fanout()
         self._connections: set[Connection] = set()
         self._numbers = 0
+        self._server_sides: dict[tuple, tuple] = {}  # each local address once (146 bytes a client otherwise)
         self._listener: socket.socket | None = None
         self._writer = BacklogWriter()
         self._name_deadlines = NameDeadlines(self.config.name_timeout, self._name_deadline_passed)
@@ -277,6 +284,7 @@ class ChatServer:
         self._configure(sock)
         try:
             server_side = sock.getsockname()
+            server_side = self._server_sides.setdefault(server_side, server_side)  # one tuple for all its clients
         except OSError:  # the client is gone already (reset before we got here)
             sock.close()
             return
@@ -289,8 +297,7 @@ class ChatServer:
         if full:
             self._turn_away(conn)
             return
-        conn.outbox = Outbox(sock, self._writer, self.config.send_queue, self._fanout,
-                             on_overflow=lambda: conn.abort("dropped", "send queue exceeded"))
+        conn.outbox = Outbox(sock, self._writer, self.config.send_queue, self._fanout, on_overflow=conn.overflowed)
         self.log.emit(ev.Accepted(conn=conn.number, client=client, server=server_side))
         conn.thread = threading.Thread(target=self._serve, args=(conn,), name=f"client-{conn.number}", daemon=True)
         conn.thread.start()
