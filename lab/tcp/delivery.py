@@ -41,15 +41,21 @@ The backlog is bounded: past ``limit`` bytes the member is dropped with
 Holding one lock for a whole pass is safe only because nothing done under
 it can block: every send is non-blocking.
 
-Why a pass per *decision* and not per member (bench/fanout.py's loop with
-the ``send`` replaced by a C function that does nothing, so that only
-Python's own work is timed, median ns per member): the earlier design
-appended each line to every member's own list, marked it waiting, then
-took the list apart again in the pass: about 300 ns per member, most of the
-reference server's extra CPU over the tutorial's loop (about 40 ns) at
-100,000 deliveries/s.  Walking one decision's recipients costs 70 to 85 ns,
-the per-member byte and line counters included (27 ns of it: 0.003 cores at
-100,000 deliveries/s, which is why they are simply counted at each send).
+Why the hot loop walks *sockets* and counts nothing per member (perf
+record on the server process at make bench's goal load, 1,000 clients,
+100,000 deliveries/s, 8 s, against the tutorial server in the same hour):
+the kernel's part was the same for both, 3.0 s of CPU, and the difference
+was all Python's, 1.15 s against 0.33 s.  The loop then walked each
+decision's outboxes and called the bound ``send`` kept on each one: a
+lookup CPython 3.11 does not specialise (``_PyObject_GetMethod`` into
+``PyMember_GetOne``, 4 % of the server's CPU on its own), and three
+objects fetched from memory per member (the outbox, its bound method, the
+socket), plus two counters written, where the tutorial's loop touches the
+socket alone.  Now a broadcast's targets are the sockets themselves, the
+loop's only other look is at the ``slow`` set (empty while everyone
+reads), and the counters come from running totals (:class:`Outbox`):
+Python's part fell to about 0.5 s, and the CPU ratio to the tutorial
+server to 1.00 (docs/PERFORMANCE.md has the tables).
 """
 
 from __future__ import annotations

@@ -65,16 +65,16 @@ def test_an_exception_that_is_not_an_oserror_does_not_stop_accepting(start_serve
 
 def test_a_thread_that_cannot_start_costs_that_client_only(start_server, monkeypatch):
     server = start_server()
-    real_start = threading.Thread.start
+    real_start = server_module._thread.start_new_thread
     failed = []
 
-    def start(thread):
-        if thread.name.startswith("client-") and not failed:
-            failed.append(thread.name)
+    def start(function, args):  # the reader threads start this way (ReaderThreads)
+        if not failed:
+            failed.append(args)
             raise RuntimeError("can't start new thread")
-        return real_start(thread)
+        return real_start(function, args)
 
-    monkeypatch.setattr(threading.Thread, "start", start)
+    monkeypatch.setattr(server_module._thread, "start_new_thread", start)
     unlucky = socket.create_connection(server.address, timeout=10)
     assert unlucky.recv(100) == b"", "the client that could not be admitted is closed, not left hanging"
     unlucky.close()
@@ -115,3 +115,30 @@ def test_an_unexpected_error_backs_off_up_to_one_second_and_resets_on_success():
 def test_the_documented_lists_do_not_overlap():
     assert not server_module.ACCEPT_PEER_GONE & server_module.ACCEPT_OUT_OF_RESOURCES
     assert errno.ECONNABORTED in server_module.ACCEPT_PEER_GONE and errno.EMFILE in server_module.ACCEPT_OUT_OF_RESOURCES
+
+
+def test_reader_threads_are_counted_until_each_returns():
+    readers = server_module.ReaderThreads()
+    release = threading.Event()
+    readers.start(release.wait, 10)
+    readers.start(release.wait, 10)
+    assert readers.running() == 2
+    assert readers.wait(0.05) is False  # both still blocked
+    release.set()
+    assert readers.wait(10) is True and readers.running() == 0
+
+
+def test_a_reader_that_raises_is_reported_and_still_counted_out(monkeypatch):
+    import sys
+
+    reported = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda report: reported.append(report.exc_value))
+    readers = server_module.ReaderThreads()
+
+    def broken():
+        raise ValueError("a bug in a reader")
+
+    readers.start(broken)
+    assert readers.wait(10) is True
+    wait_for(lambda: reported, "the traceback of the bug to be reported")
+    assert isinstance(reported[0], ValueError)
