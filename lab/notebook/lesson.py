@@ -23,6 +23,7 @@ class Lesson:
     def __init__(self, title: str):
         self.title = title
         self._resources: list[tuple[str, Callable[[], None]]] = []
+        self._servers: list = []  # the ChatServers it started: their reader threads are not in threading.enumerate()
         self._lock = threading.Lock()
         atexit.register(self.cleanup, quiet=True)
         from lab.capture.sniffer import capture_problem
@@ -62,6 +63,7 @@ class Lesson:
         if not quiet:
             print(f"stopped {len(stopped)} thing(s): " + (", ".join(stopped) if stopped else "nothing was running"))
             leftover = [t.name for t in threading.enumerate() if t.name.startswith(("client-", "accept", "naive"))]
+            leftover += [name for server in self._servers for name in server.thread_names() if name not in leftover]
             print("server threads still running:", leftover or "none")
         return stopped
 
@@ -79,6 +81,7 @@ class Lesson:
             log.subscribe(lambda event: show(Events([event])) if event.level <= verbosity else None)
         server = ChatServer(ServerConfig(**config), log=log)
         server.start()
+        self._servers.append(server)
         self.track(f"chat server {config['host']}:{server.address[1]}", server.stop)
         return server
 

@@ -238,6 +238,16 @@ class ChatServer:
         self.log.emit(ev.Stopped(reason=reason))
         self._stopped.set()
 
+    def thread_names(self) -> list[str]:
+        """The server's threads running now: accept, backlog-writer, name-deadlines, and client-N per reader.
+
+        The reader threads are bare threads (``ReaderThreads``), which
+        ``threading.enumerate()`` does not list, so the server names them.
+        """
+        fixed = [thread.name for thread in (self._accept_thread, self._writer, self._name_deadlines)
+                 if thread is not None and thread.is_alive()]
+        return fixed + self._readers.names()
+
     def connection_count(self) -> int:
         """Connections open now (named or not)."""
         with self._lock:
@@ -297,7 +307,7 @@ class ChatServer:
             return
         conn.outbox = Outbox(sock, self._writer, self.config.send_queue, self._fanout, on_overflow=conn.overflowed)
         self.log.emit(ev.Accepted(conn=conn.number, client=client, server=server_side))
-        self._readers.start(self._serve, conn)
+        self._readers.start(f"client-{conn.number}", self._serve, conn)
 
     def _admit_failed(self, sock: socket.socket, client: tuple, error: Exception) -> None:
         """Admitting one client raised: forget it, close its socket, say so; accepting goes on."""
@@ -546,13 +556,14 @@ class ReaderThreads:
     def __init__(self) -> None:
         self._running = 0
         self._changed = threading.Condition()
+        self._names: dict[int, str] = {}  # thread id -> name, for thread_names()
 
-    def start(self, target: Callable[..., None], *args: Any) -> None:
-        """Run ``target(*args)`` in a new thread; raises (RuntimeError) if the thread cannot start."""
+    def start(self, name: str, target: Callable[..., None], *args: Any) -> None:
+        """Run ``target(*args)`` in a new thread called ``name``; raises (RuntimeError) if it cannot start."""
         with self._changed:
             self._running += 1
         try:
-            _thread.start_new_thread(self._run, (target, args))
+            _thread.start_new_thread(self._run, (name, target, args))
         except BaseException:
             self._finished()
             raise
@@ -566,14 +577,23 @@ class ReaderThreads:
         """Reader threads running now."""
         return self._running
 
-    def _run(self, target: Callable[..., None], args: tuple) -> None:
+    def names(self) -> list[str]:
+        """The names of the reader threads running now, in the order they started."""
+        with self._changed:
+            return list(self._names.values())
+
+    def _run(self, name: str, target: Callable[..., None], args: tuple) -> None:
+        ident = _thread.get_ident()
+        with self._changed:
+            self._names[ident] = name
         try:
             target(*args)
         finally:
-            self._finished()
+            self._finished(ident)
 
-    def _finished(self) -> None:
+    def _finished(self, ident: int | None = None) -> None:
         with self._changed:
+            self._names.pop(ident, None)
             self._running -= 1
             if self._running == 0:
                 self._changed.notify_all()

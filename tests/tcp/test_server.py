@@ -120,12 +120,13 @@ def test_the_documented_lists_do_not_overlap():
 def test_reader_threads_are_counted_until_each_returns():
     readers = server_module.ReaderThreads()
     release = threading.Event()
-    readers.start(release.wait, 10)
-    readers.start(release.wait, 10)
+    readers.start("client-1", release.wait, 10)
+    readers.start("client-2", release.wait, 10)
     assert readers.running() == 2
+    wait_for(lambda: readers.names() == ["client-1", "client-2"], "both threads to name themselves")
     assert readers.wait(0.05) is False  # both still blocked
     release.set()
-    assert readers.wait(10) is True and readers.running() == 0
+    assert readers.wait(10) is True and readers.running() == 0 and readers.names() == []
 
 
 def test_a_reader_that_raises_is_reported_and_still_counted_out(monkeypatch):
@@ -138,7 +139,17 @@ def test_a_reader_that_raises_is_reported_and_still_counted_out(monkeypatch):
     def broken():
         raise ValueError("a bug in a reader")
 
-    readers.start(broken)
+    readers.start("client-1", broken)
     assert readers.wait(10) is True
     wait_for(lambda: reported, "the traceback of the bug to be reported")
     assert isinstance(reported[0], ValueError)
+
+
+def test_the_server_names_its_threads_one_reader_per_client(start_server):
+    server = start_server()
+    assert server.thread_names() == ["accept", "backlog-writer", "name-deadlines"]
+    alice, bob = LineClient(server.address[1], "alice"), LineClient(server.address[1], "bob")
+    wait_for(lambda: server.thread_names()[3:] == ["client-1", "client-2"], "a reader thread per client")
+    alice.close()
+    wait_for(lambda: server.thread_names()[3:] == ["client-2"], "alice's reader to end with her connection")
+    bob.close()

@@ -44,8 +44,9 @@ server = lesson.server()
 print("server threads:", nb.server_threads(server))
 """),
 ("md", r"""
-With no client, the lab's server runs two threads: **accept**, blocked in
-`accept()`, and the **backlog-writer**, which we meet in part 3.
+With no client, the lab's server runs three threads: **accept**, blocked in
+`accept()`, the **backlog-writer**, which we meet in part 3, and
+**name-deadlines**, which closes the connections that never choose a name.
 
 **Predict:** three clients join. How many server threads now?
 """),
