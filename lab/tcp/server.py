@@ -556,16 +556,18 @@ class ReaderThreads:
     def __init__(self) -> None:
         self._running = 0
         self._changed = threading.Condition()
-        self._names: dict[int, str] = {}  # thread id -> name, for thread_names()
+        self._names: dict[object, str] = {}  # one key per started thread -> its name, in start order
 
     def start(self, name: str, target: Callable[..., None], *args: Any) -> None:
         """Run ``target(*args)`` in a new thread called ``name``; raises (RuntimeError) if it cannot start."""
+        key = object()
         with self._changed:
             self._running += 1
+            self._names[key] = name
         try:
-            _thread.start_new_thread(self._run, (name, target, args))
+            _thread.start_new_thread(self._run, (key, target, args))
         except BaseException:
-            self._finished()
+            self._finished(key)
             raise
 
     def wait(self, timeout: float) -> bool:
@@ -578,22 +580,19 @@ class ReaderThreads:
         return self._running
 
     def names(self) -> list[str]:
-        """The names of the reader threads running now, in the order they started."""
+        """The names of the reader threads started and not yet returned, in the order they started."""
         with self._changed:
             return list(self._names.values())
 
-    def _run(self, name: str, target: Callable[..., None], args: tuple) -> None:
-        ident = _thread.get_ident()
-        with self._changed:
-            self._names[ident] = name
+    def _run(self, key: object, target: Callable[..., None], args: tuple) -> None:
         try:
             target(*args)
         finally:
-            self._finished(ident)
+            self._finished(key)
 
-    def _finished(self, ident: int | None = None) -> None:
+    def _finished(self, key: object) -> None:
         with self._changed:
-            self._names.pop(ident, None)
+            del self._names[key]
             self._running -= 1
             if self._running == 0:
                 self._changed.notify_all()

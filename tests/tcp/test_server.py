@@ -122,8 +122,7 @@ def test_reader_threads_are_counted_until_each_returns():
     release = threading.Event()
     readers.start("client-1", release.wait, 10)
     readers.start("client-2", release.wait, 10)
-    assert readers.running() == 2
-    wait_for(lambda: readers.names() == ["client-1", "client-2"], "both threads to name themselves")
+    assert readers.running() == 2 and readers.names() == ["client-1", "client-2"]  # in start order
     assert readers.wait(0.05) is False  # both still blocked
     release.set()
     assert readers.wait(10) is True and readers.running() == 0 and readers.names() == []
