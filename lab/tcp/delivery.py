@@ -55,7 +55,8 @@ socket alone.  Now a broadcast's targets are the sockets themselves, the
 loop's only other look is at the ``slow`` set (empty while everyone
 reads), and the counters come from running totals (:class:`Outbox`):
 Python's part fell to about 0.5 s, and the CPU ratio to the tutorial
-server to 1.00 (docs/PERFORMANCE.md has the tables).
+server to about 1.0 (medians of 1.00, 0.95 and 1.04 in three bench runs;
+docs/PERFORMANCE.md has the tables).
 """
 
 from __future__ import annotations
