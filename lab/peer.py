@@ -29,6 +29,7 @@ import re
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -318,6 +319,19 @@ class Peer:
             self.sock.close()
         except OSError:
             pass
+
+    def reset(self) -> None:
+        """End the connection at once with an RST (SO_LINGER on, 0 s), whatever it still had to send.
+
+        A plain close() leaves unacknowledged data to the kernel, which goes
+        on retransmitting it after the socket is gone (an "orphan" socket, in
+        Linux's words: net.ipv4.tcp_orphan_retries).
+        """
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.close()
 
 
 # -- a peer in a process of its own ---------------------------------------------------

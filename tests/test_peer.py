@@ -234,3 +234,13 @@ def test_the_history_block_is_told_apart_by_the_client_core(start_server):
     assert [line.split(" ", 1)[1] for line in bob.history] == ["<alice> first", "<alice> second"]
     assert all(line in bob.lines for line in bob.history), "history lines are handed out like any other"
     alice.close(), bob.close()
+
+
+def test_reset_ends_the_connection_with_an_rst_not_a_fin(fake):
+    peer = Peer(fake.address)
+    side = fake.side()
+    peer.reset()
+    # a FIN would read as b"" (end of stream); an RST is an error
+    with pytest.raises(ConnectionResetError):
+        side.recv(10)
+    peer.reset()  # a second reset of a closed socket is harmless

@@ -78,6 +78,8 @@ def render(results: dict) -> None:
         table.add_column(title, justify="right")
     for key in ("sent", "delivered", "lost", "duplicated", "out_of_order"):
         table.add_row(key.replace("_", " "), *_row(results, lambda _, h, k=key: h.get(k)))
+        if key == "lost" and tcp.get("in_flight"):
+            table.add_row("still in flight", *_row(results, lambda k, h: h["in_flight"]["messages"] if k == "tcp" else None))
     for mark in ("p50", "p90", "p99", "max"):
         table.add_row(f"latency {mark} (ms)", *_row(results, lambda _, h, m=mark: _ms(h["latency_ms"][m])))
     if any("wire" in results[key] for key, _ in ROWS if key in results):

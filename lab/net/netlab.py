@@ -128,7 +128,12 @@ def loss_ruleset(percent: int) -> str:
     """
     if not 0 <= percent <= 100:
         raise NetlabError(f"loss must be between 0 and 100 %, not {percent}")
-    drop = f"numgen random mod 100 < {percent} counter drop" if percent > 0 else "counter comment \"no loss\""
+    if percent == 100:  # nft refuses "mod 100 < 100" (the comparison could never be false)
+        drop = "counter drop comment \"loss 100\""
+    elif percent > 0:
+        drop = f"numgen random mod 100 < {percent} counter drop"
+    else:
+        drop = "counter comment \"no loss\""
     return (
         f"table inet {NFT_TABLE} {{\n"
         f"  chain forward {{\n"
@@ -147,6 +152,9 @@ def parse_loss_ruleset(text: str) -> dict:
     if m:
         found["loss"] = int(m.group(1))
         found["dropped"] = int(m.group(2))
+    m = re.search(r"counter packets (\d+) bytes \d+ drop comment \"loss 100\"", text)
+    if m:
+        found["loss"], found["dropped"] = 100, int(m.group(1))
     m = re.search(r"counter packets (\d+) bytes \d+ comment \"forwarded\"", text)
     if m:
         found["seen"] = int(m.group(1))

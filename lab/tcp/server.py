@@ -253,6 +253,17 @@ class ChatServer:
         with self._lock:
             return len(self._connections)
 
+    def tcp_info_of(self, name: str):
+        """TCP_INFO of the server's socket to the member called NAME now (a TcpInfo), or None.
+
+        None when nobody of that name is connected or the kernel cannot say.
+        For experiments that must tell which side of a connection still
+        holds unacknowledged data (lab.experiments.compare's TCP half).
+        """
+        with self._lock:
+            sock = next((conn.sock for conn in self._connections if conn.name == name), None)
+        return read_tcp_info(sock) if sock is not None else None
+
     def _listen(self) -> socket.socket:
         host, port = self.config.host, self.config.port
         family = family_for(host)

@@ -145,6 +145,22 @@ def test_loss_is_statistically_present(prefix):
     assert st["dropped"] == count - arrived  # the router's counter agrees with what we saw
 
 
+def test_loss_ruleset_of_100_percent_drops_everything_and_reads_back():
+    # nft refuses "numgen random mod 100 < 100": 100 % is a plain drop rule
+    assert "numgen" not in loss_ruleset(100) and "counter drop" in loss_ruleset(100)
+    listed = ('counter packets 10 bytes 840 comment "forwarded"\n'
+              'counter packets 10 bytes 840 drop comment "loss 100"')
+    assert parse_loss_ruleset(listed) == {"loss": 100, "seen": 10, "dropped": 10}
+
+
+@pytest.mark.privileged
+def test_a_loss_of_100_percent_lets_nothing_through(prefix):
+    with Netlab(prefix=prefix, clients=1, loss=0) as net:
+        net.set_loss(100)
+        assert len(_udp_probe(net, 50)) == 0
+        assert net.status()["dropped"] == 50
+
+
 @pytest.mark.privileged
 def test_no_loss_means_everything_arrives(prefix):
     with Netlab(prefix=prefix, clients=1, loss=0) as net:

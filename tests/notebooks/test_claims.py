@@ -202,6 +202,24 @@ def test_lesson6_counter_claims_on_the_recorded_run():
     assert not holds(nb.tcp_claims(results, resends))
 
 
+def test_lesson6_in_flight_claim_holds_only_for_a_prefix_with_nothing_lost():
+    results = json.loads((LESSON_DATA / "06-compare.json").read_text())
+    resends = repair.find_resends(read_pcap(LESSON_DATA / "06-compare-tcp.pcap"))
+    tcp = results["tcp"]
+    hop = {"state": "ESTABLISHED", "unacked": 2, "backoff": 6, "rto_ms": 12800.0, "retransmits": 6,
+           "total_retrans": 30, "ca_state": "Loss"}
+    tcp.update(delivered=tcp["sent"] - 73, lost=0, waited_s=32.0,
+               in_flight={"messages": 73, "first": tcp["sent"] - 72, "hops": {"sender -> server": hop}})
+    first = nb.tcp_claims(results, resends)[0]
+    assert first.holds and "still in flight" in first.text, first
+    # the capture and the kernels are compared only once nothing is in flight
+    assert not any("TCP_INFO" in c.text for c in nb.tcp_claims(results, resends))
+    tcp["lost"] = 1  # one message lost for good on top: not TCP's guarantee
+    assert not nb.tcp_claims(results, resends)[0].holds
+    tcp.update(lost=0, delivered=tcp["sent"] - 74)  # a message missing that nobody holds
+    assert not nb.tcp_claims(results, resends)[0].holds
+
+
 def test_udp_counter_claims_need_the_tail():
     udp = {"sent": 200, "delivered": 124, "lost": 76, "relay": {"dropped": 76},
            "sequence_numbers": {"at_receiver": {"lost": 74, "highest": 198}}}

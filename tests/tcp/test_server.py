@@ -152,3 +152,25 @@ def test_the_server_names_its_threads_one_reader_per_client(start_server):
     alice.close()
     wait_for(lambda: server.thread_names()[3:] == ["client-2"], "alice's reader to end with her connection")
     bob.close()
+
+
+def test_tcp_info_of_reads_the_named_members_own_socket(start_server):
+    server = start_server()
+    alice, bob = LineClient(server.address[1], "alice"), LineClient(server.address[1], "bob")
+    try:
+        alice.send("x" * 600)
+        bob.expect("x" * 600)
+
+        def received(name):
+            info = server.tcp_info_of(name)
+            return info.bytes_received if info else None
+
+        # alice's socket has received her 600 bytes, bob's only his name
+        wait_for(lambda: (received("alice") or 0) > (received("bob") or 0) + 500, "alice's bytes on alice's socket")
+        assert server.tcp_info_of("alice").state == "ESTABLISHED"
+        assert server.tcp_info_of("carol") is None
+        alice.close()
+        wait_for(lambda: server.tcp_info_of("alice") is None, "alice's socket to be gone with her")
+    finally:
+        alice.close()
+        bob.close()

@@ -159,7 +159,11 @@ What to read in the table and the plot:
   retransmissions and with **latency**: look at its p50 and max, hundreds of
   milliseconds, in some runs seconds. Why so long, when a round trip between
   these namespaces takes a tenth of a millisecond? The router's capture
-  shows it.
+  shows it. (In about one run of thirty or forty, a timer backs off so far that the
+  receiver stops waiting, after 30 s, before the last messages arrive: the
+  table then shows them *still in flight*, and the note under it reads in
+  the kernel's `TCP_INFO` which socket still held them, and why. TCP had not
+  lost them.)
 
 ## 3. How TCP repaired the losses
 

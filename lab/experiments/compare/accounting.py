@@ -100,6 +100,33 @@ class DeliveryAccount:
                 "out_of_order": self.out_of_order, "latency_ms": percentiles(latencies)}
 
 
+def tcp_in_flight(sent: int, arrived: set[int], hops: dict[str, dict | None]) -> dict | None:
+    """The messages TCP still held when the receiver stopped waiting, with the evidence; None if none.
+
+    TCP hands the byte stream over in order, so what a receiver got from a
+    working connection is a *prefix*: messages 1..k, and k+1..SENT are
+    still on their way, behind a segment that is being retransmitted.  That
+    is claimed only when it is what the kernels show: ARRIVED is exactly
+    1..k, and at least one hop (a name -> the TCP_INFO fields of its
+    sending socket, as ``TcpInfo.to_dict()`` gives them) is ESTABLISHED
+    with segments not yet acknowledged.  Otherwise the missing messages are
+    lost for good (an application bug: TCP does not lose them) and this
+    returns None.  The result: ``messages`` (how many), ``first`` (the
+    first one missing) and ``hops``, each waiting hop's timer: ``backoff``
+    (times the RTO was doubled), ``rto_ms``, ``unacked`` segments,
+    ``retransmits`` (timeouts in a row) and ``total_retrans``.
+    """
+    if sent <= len(arrived) or arrived != set(range(1, len(arrived) + 1)):
+        return None
+    waiting = {name: {key: info[key] for key in ("state", "unacked", "backoff", "rto_ms", "retransmits",
+                                                    "total_retrans", "ca_state")}
+               for name, info in hops.items()
+               if info and info["state"] == "ESTABLISHED" and info["unacked"] > 0}
+    if not waiting:
+        return None
+    return {"messages": sent - len(arrived), "first": len(arrived) + 1, "hops": waiting}
+
+
 def expected_udp_delivery(loss_percent: float, crossings: int = 2) -> float:
     """The share of UDP messages expected to arrive: (1 - p) ** crossings."""
     return (1 - loss_percent / 100) ** crossings

@@ -21,9 +21,27 @@ def explain_tcp(results: dict) -> str:
     tcp = results["tcp"]
     if "skipped" in tcp:
         return f"TCP: {tcp['skipped']}"
-    return (f"TCP delivered {tcp['delivered']}/{tcp['sent']} {'in order' if tcp.get('in_order') else 'NOT in order'}: "
+    text = (f"TCP delivered {tcp['delivered']}/{tcp['sent']} {'in order' if tcp.get('in_order') else 'NOT in order'}: "
             "every lost segment was sent again; a message behind a lost one waits for it (head-of-line blocking), "
             "and after a timeout the congestion window collapses and the timer backs off.")
+    in_flight = tcp.get("in_flight")
+    if in_flight:
+        text += " " + explain_in_flight(in_flight, tcp["waited_s"])
+    return text
+
+
+def explain_in_flight(in_flight: dict, waited_s: float) -> str:
+    """Why TCP had not delivered the last messages when the receiver stopped waiting, from TCP_INFO."""
+    hop, timer = max(in_flight["hops"].items(), key=lambda item: item[1]["backoff"])
+    return (f"The receiver stopped waiting after {waited_s:g} s with messages {in_flight['first']}-"
+            f"{in_flight['first'] + in_flight['messages'] - 1} not yet delivered, and they were not lost: "
+            f"the {hop} socket still held {timer['unacked']} unacknowledged segment(s), its retransmission "
+            + (f"timer doubled {timer['backoff']} times to {timer['rto_ms'] / 1000:g} s (RFC 6298, 5.5). "
+               if timer["backoff"] else f"timer at {timer['rto_ms'] / 1000:g} s. ")
+            + "The sender "
+            "learns that a retransmission got through only when its ACK gets through too, so each try can fail "
+            "on either crossing; Linux gives up on a connection only after about 15 minutes of such tries "
+            "(tcp_retries2 = 15).")
 
 
 def explain_reliable(results: dict) -> str | None:

@@ -19,10 +19,17 @@ def plot_compare(results: dict, axes=None):
     colors = {"tcp": "tab:blue", "udp": "tab:orange", "reliable": "tab:green"}
     labels = {"tcp": "TCP", "udp": "UDP", "reliable": "reliable UDP"}
     counts = ["delivered", "lost", "duplicated", "out_of_order"]
+    if any(results[proto].get("in_flight") for proto in protos):  # TCP cut short by a backed-off timer
+        counts.insert(2, "in_flight")
+
+    def count(half: dict, name: str) -> int:
+        return (half.get("in_flight") or {}).get("messages", 0) if name == "in_flight" else half[name]
+
     width = 0.8 / max(1, len(protos))
     for k, proto in enumerate(protos):
         xs = [i + k * width for i in range(len(counts))]
-        bars = axes[0].bar(xs, [results[proto][c] for c in counts], width, label=labels[proto], color=colors[proto])
+        bars = axes[0].bar(xs, [count(results[proto], c) for c in counts], width, label=labels[proto],
+                           color=colors[proto])
         axes[0].bar_label(bars, fontsize=8)
     axes[0].set_xticks([i + width * (len(protos) - 1) / 2 for i in range(len(counts))])
     axes[0].set_xticklabels([c.replace("_", " ") for c in counts])
@@ -66,7 +73,9 @@ def three_rows(results: dict) -> list[dict]:
             rows.append({column: "-" for column in columns} | {"protocol": name, "delivered": "skipped"})
             continue
         lat = half["latency_ms"]
-        row = {"protocol": name, "delivered": f"{half['delivered']} / {half['sent']}",
+        in_flight = (half.get("in_flight") or {}).get("messages")
+        row = {"protocol": name, "delivered": f"{half['delivered']} / {half['sent']}"
+                                              + (f" ({in_flight} in flight)" if in_flight else ""),
                "in order": "yes" if half["out_of_order"] == 0 and half["duplicated"] == 0 else "no",
                "latency p50 / max (ms)": " / ".join("-" if v is None else f"{v:.1f}" for v in (lat["p50"], lat["max"])),
                "retransmissions": "none" if key == "udp" else half.get("retransmissions", "-")}

@@ -6,10 +6,19 @@ import threading
 import time
 from typing import Callable
 
-from lab.experiments.compare.accounting import PORT, RECEIVER, SENDER, DeliveryAccount, message_index, message_text
+from lab.experiments.compare.accounting import (PORT, RECEIVER, SENDER, DeliveryAccount, message_index,
+                                                message_text, tcp_in_flight)
 from lab.peer import Peer, PeerError, is_event, is_info
 
-TCP_DRAIN_TIMEOUT = 30.0  # how long the receiver may wait for TCP to repair everything
+# How long the receiver waits, after the last message was sent, for TCP to
+# repair everything.  TCP itself does not give up for about 15 minutes
+# (tcp_retries2), and its timer can back off that far: at 20 % loss per
+# crossing, where a timeout's retransmission gets through only when its ACK
+# does too (0.8 x 0.8), 6 TCP halves of 39 took over 13 s (measured
+# 2026-12-02: 13.7, 14.2, 16.1, 19.9, 30.8 s, and one cut at 32 s, 61
+# messages short).  What is still on its way then is reported as in flight,
+# with the timers that hold it (docs/NETLAB.md, "When the receiver stops waiting").
+TCP_DRAIN_TIMEOUT = 30.0
 
 
 def run_tcp_half(server_ns: Callable, client_ns: Callable[[int], Callable], server_host: str,
@@ -71,20 +80,34 @@ def run_tcp_half(server_ns: Callable, client_ns: Callable[[int], Callable], serv
                 sender.send(message_text(i))
             thread.join(messages * interval + TCP_DRAIN_TIMEOUT + 1)
             done.set()
+            # Read before anything else is sent: whoever still holds
+            # unacknowledged data now is what the receiver was waiting for.
+            hops = {"sender -> server": read_tcp_info(sender.sock), "server -> receiver": server.tcp_info_of(RECEIVER)}
         finally:
             set_loss(False)
-        for member in (sender, receiver):
-            try:
-                member.send("/quit")
-                member.expect(is_info("bye"), 5)
-            except (OSError, TimeoutError, ConnectionError):
-                pass
-        # The kernels' counts only now: the server's "bye" acknowledged every
-        # byte, so no retransmission can follow.  Read when the last message
-        # arrived, they missed the sender's late (spurious) retransmissions:
-        # measured 22 against 40 segments on the wire, on a busy machine.
-        sender_info = read_tcp_info(sender.sock)
-        receiver_info = read_tcp_info(receiver.sock)
+        in_flight = None if failure else tcp_in_flight(
+            len(account.send_times), set(account.first_arrival),
+            {hop: info.to_dict() if info else None for hop, info in hops.items()})
+        if in_flight:
+            # Still retransmitting behind a backed-off timer: a "/quit" would
+            # wait behind it too.  The counts now, then a reset, so that no
+            # late retransmission crosses the router during the next rows.
+            sender_info, receiver_info = read_tcp_info(sender.sock), read_tcp_info(receiver.sock)
+            for member in (sender, receiver):
+                member.reset()
+        else:
+            for member in (sender, receiver):
+                try:
+                    member.send("/quit")
+                    member.expect(is_info("bye"), 5)
+                except (OSError, TimeoutError, ConnectionError):
+                    pass
+            # The kernels' counts only now: the server's "bye" acknowledged every
+            # byte, so no retransmission can follow.  Read when the last message
+            # arrived, they missed the sender's late (spurious) retransmissions:
+            # measured 22 against 40 segments on the wire, on a busy machine.
+            sender_info = read_tcp_info(sender.sock)
+            receiver_info = read_tcp_info(receiver.sock)
     finally:
         for member in members:
             member.close()
@@ -102,6 +125,11 @@ def run_tcp_half(server_ns: Callable, client_ns: Callable[[int], Callable], serv
     result["tcp_info_total_retrans"] = kernel
     result["retransmissions_tcp_info"] = sum(v for v in kernel.values() if v)
     result["in_order"] = result["out_of_order"] == 0 and result["duplicated"] == 0
+    if in_flight:
+        # Not lost: still in TCP's hands, behind a timer that had backed off.
+        result["lost"] -= in_flight["messages"]
+        result["in_flight"] = in_flight
+        result["waited_s"] = round(messages * interval + TCP_DRAIN_TIMEOUT, 1)
     if failure:
         result["error"] = failure[0]
     return result
