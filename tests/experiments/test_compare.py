@@ -422,3 +422,24 @@ def test_plot_compare_legend_covers_no_bar():
         for label in ax.texts:  # the counts printed on the bars
             for legend in legends:
                 assert not legend.overlaps(label.get_window_extent(renderer)), "the legend covers a bar label"
+
+
+def test_a_row_with_messages_in_flight_shows_them_beside_lost(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lab.experiments.compare import three_rows
+
+    tcp = _half(200, 127, 900.0, in_order=True, retransmissions=40, retransmissions_tcp_info=41)
+    tcp.update(lost=0, waited_s=32.0, in_flight={"messages": 73, "first": 128, "hops": {"server -> receiver": _hop()}})
+    results = {"note": "emulated network 'x'", "messages": 200, "loss": 20, "seed": 1, "mode": "netlab",
+               "expected_udp_delivery": 0.64, "tcp": tcp, "udp": _half(200, 130, 0.3)}
+    render(results)
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80, out
+    row = [line for line in out.splitlines() if "still in flight" in line]
+    assert row and row[0].split("│")[2].strip() == "73", out
+    assert "messages 128-200 not yet delivered, and they were not lost" in " ".join(out.split())
+    assert three_rows(results)[0]["delivered"] == "127 / 200 (73 in flight)"
+    bars = [b.get_height() for b in plot_compare(results).axes[0].patches]
+    assert bars[:5] == [127, 0, 73, 0, 0]  # TCP: delivered, lost, in flight, duplicated, out of order
