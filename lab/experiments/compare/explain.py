@@ -38,10 +38,9 @@ def explain_in_flight(in_flight: dict, waited_s: float) -> str:
             f"the {hop} socket still held {timer['unacked']} unacknowledged segment(s), its retransmission "
             + (f"timer doubled {timer['backoff']} times to {timer['rto_ms'] / 1000:g} s (RFC 6298, 5.5). "
                if timer["backoff"] else f"timer at {timer['rto_ms'] / 1000:g} s. ")
-            + "The sender "
-            "learns that a retransmission got through only when its ACK gets through too, so each try can fail "
-            "on either crossing; Linux gives up on a connection only after about 15 minutes of such tries "
-            "(tcp_retries2 = 15).")
+            + "The sender learns that a retransmission got through only when its ACK gets through too, so each "
+              "try can fail on either crossing; Linux gives up on a connection only after about 15 minutes of "
+              "such tries (tcp_retries2 = 15).")
 
 
 def explain_reliable(results: dict) -> str | None:
